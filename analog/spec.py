@@ -1,0 +1,122 @@
+"""Frozen, validated hardware specs registered as JAX pytrees.
+
+Every hardware setting in memristax is a ``@spec`` dataclass: immutable, a pytree
+(so a spec can be passed through ``jit`` and even ``vmap``-ed over, e.g. to sweep
+a noise level), and checked on construction. Fields marked ``static()`` (bit
+widths, tile sizes, mode strings) are pytree metadata, so ``jit`` specialises on
+them; every other field is a pytree leaf.
+
+Validation runs only on concrete Python / NumPy numbers: when JAX rebuilds a
+spec from traced leaves inside ``jit`` or ``vmap`` the checks are skipped, so a
+spec is checked once, where the user wrote it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any, Callable, TypeVar
+
+import jax
+import numpy as np
+
+T = TypeVar("T")
+
+__all__ = ["spec", "static", "check_range", "check_choice", "is_concrete"]
+
+
+def static(default: Any = dataclasses.MISSING, **kwargs) -> Any:
+    """A spec field that is pytree metadata (hashable, jit-static): bits, sizes, modes."""
+    return dataclasses.field(default=default, metadata={"static": True}, **kwargs)
+
+
+def is_concrete(value: Any) -> bool:
+    """True for a Python or NumPy number (or a concrete NumPy array), False for tracers."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, numbers.Number):
+        return True
+    if isinstance(value, np.ndarray):
+        return True
+    return False
+
+
+def _fail(cls_name: str, field: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"{cls_name}.{field} = {value!r} is invalid: allowed {allowed}")
+
+
+def check_range(
+    obj: Any,
+    field: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    allow_none: bool = False,
+    integer: bool = False,
+) -> None:
+    """Raise ``ValueError`` naming ``field`` if ``obj.field`` is outside ``[lo, hi]``.
+
+    Works on scalars and on tuples / arrays (every element is checked). Traced
+    values are skipped (see module docstring).
+    """
+    value = getattr(obj, field)
+    name = type(obj).__name__
+    if value is None:
+        if not allow_none:
+            _fail(name, field, value, "a number, not None")
+        return
+    values = value if isinstance(value, (tuple, list)) else [value]
+    lo_txt = "-inf" if lo is None else f"{lo:g}"
+    hi_txt = "inf" if hi is None else f"{hi:g}"
+    allowed = f"{'(' if lo_open else '['}{lo_txt}, {hi_txt}{')' if hi_open else ']'}"
+    if integer:
+        allowed = "an integer in " + allowed
+    for v in values:
+        if not is_concrete(v):
+            continue
+        arr = np.asarray(v)
+        if integer and not np.issubdtype(arr.dtype, np.integer):
+            _fail(name, field, value, allowed)
+        if not np.all(np.isfinite(arr)):
+            _fail(name, field, value, allowed + " (finite)")
+        if lo is not None and np.any(arr <= lo if lo_open else arr < lo):
+            _fail(name, field, value, allowed)
+        if hi is not None and np.any(arr >= hi if hi_open else arr > hi):
+            _fail(name, field, value, allowed)
+
+
+def check_choice(obj: Any, field: str, choices: tuple) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``obj.field`` is one of ``choices``."""
+    value = getattr(obj, field)
+    if value not in choices:
+        _fail(type(obj).__name__, field, value, f"one of {choices}")
+
+
+def spec(cls: type[T]) -> type[T]:
+    """Make ``cls`` a frozen dataclass, a JAX pytree, and give it ``replace``.
+
+    ``cls`` may define ``validate(self)``; it runs after construction.
+    """
+    validate: Callable | None = getattr(cls, "validate", None)
+
+    def __post_init__(self):
+        if validate is not None:
+            validate(self)
+
+    cls.__post_init__ = __post_init__
+    cls = dataclasses.dataclass(frozen=True)(cls)
+
+    def replace(self, **changes):
+        """Copy of this spec with ``changes`` applied (and validated)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no field(s) {sorted(unknown)}; "
+                f"fields are {[f.name for f in dataclasses.fields(self)]}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    cls.replace = replace
+    return jax.tree_util.register_dataclass(cls)
