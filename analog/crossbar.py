@@ -1,0 +1,326 @@
+"""Weight matrices on memristor crossbars: mapping, tiling, programming, noisy MVM.
+
+A weight matrix ``w`` of shape (n_in, n_out) is stored as conductances (S):
+
+* ``mapping="differential"``: a pair per weight, ``w ∝ G+ - G-`` with
+  ``G± = g_min + (g_max - g_min) relu(±w) / w_max``;
+* ``mapping="offset"``: one cell per weight around the window centre g_c,
+  ``w ∝ G - g_c``, with g_c subtracted by an ideal reference column (the
+  20-80 uS window with 50 uS = zero).
+
+``w_max`` is ``max|w|`` over the tensor (``weight_scale="tensor"``) or per output
+column (``"column"``). Rows are cut into tiles of ``tile_rows`` (default 512, the
+256 Kb macro); each tile's column currents go through their own ADC and the
+partial sums are added digitally.
+
+Inputs are scaled per input vector by ``x_max = max|x|`` to [-1, 1] voltages
+(``v_read`` volts at 1), optionally quantized by a DAC or applied bit-serially;
+array outputs are in normalised units (one cell pair at full swing and full
+input = 1, see ``converters.ADC``) before they are converted and rescaled by
+``x_max * w_max``.
+
+Read noise: ``read_path="output"`` (default) draws, for every tile, column and
+read, one Gaussian with variance ``(x**2) @ sigma_w**2`` -- in distribution the
+same as independent Gaussian noise on every weight at every read, at the cost of
+one extra matmul. ``read_path="weight"`` draws every weight's noise explicitly
+(exact for the non-Gaussian clip at zero conductance; slow, for checks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+
+from analog import converters, device
+from analog.converters import ADC, DAC
+from analog.device import RRAM
+from analog.spec import check_choice, check_range, spec, static
+
+__all__ = [
+    "CrossbarSpec",
+    "ProgrammedArray",
+    "program",
+    "age",
+    "mvm",
+    "effective_weight",
+    "sample_weight",
+    "op_counts",
+    "tile_grid",
+]
+
+
+@spec
+class CrossbarSpec:
+    """How a weight matrix is put on arrays and read.
+
+    device: the cell population (``analog.device.RRAM``).
+    tile_rows, tile_cols: array size (cells); default 512 x 512.
+    mapping: "differential" (G+ - G- pair) or "offset" (one cell around the window centre).
+    weight_scale: "tensor" (one w_max) or "column" (w_max per output column).
+    dac: input converter (None = ideal analogue inputs).
+    adc: column converter per tile (None = ideal).
+    read_path: "output" (fast, exact in distribution for Gaussian read noise) or "weight".
+    drift_compensation: rescale outputs by the global drift factor measured with an
+        all-ones calibration read (aihwkit's GlobalDriftCompensation).
+    v_read: read voltage at full input (V); sets physical currents for cost models.
+    t_inference: time since programming (s) at which the chip is used (drift, 1/f noise).
+    """
+
+    device: RRAM = dataclasses.field(default_factory=RRAM)
+    tile_rows: int = static(512)
+    tile_cols: int = static(512)
+    mapping: str = static("differential")
+    weight_scale: str = static("tensor")
+    dac: DAC | None = None
+    adc: ADC | None = None
+    read_path: str = static("output")
+    drift_compensation: bool = static(False)
+    v_read: float = 0.2
+    t_inference: float = 0.0
+
+    def validate(self):
+        check_range(self, "tile_rows", 1, None, integer=True)
+        check_range(self, "tile_cols", 1, None, integer=True)
+        check_choice(self, "mapping", ("differential", "offset"))
+        check_choice(self, "weight_scale", ("tensor", "column"))
+        check_choice(self, "read_path", ("output", "weight"))
+        check_range(self, "v_read", 0.0, lo_open=True)
+        check_range(self, "t_inference", 0.0)
+        for name, kinds in (("device", (RRAM,)), ("dac", (DAC, type(None))), ("adc", (ADC, type(None)))):
+            value = getattr(self, name)
+            if not isinstance(value, kinds):
+                allowed = " or ".join(k.__name__ for k in kinds)
+                raise ValueError(f"CrossbarSpec.{name} = {value!r} is invalid: allowed {allowed}")
+
+    def ideal(self) -> "CrossbarSpec":
+        """Every non-ideality off: ideal device, ideal converters, no drift compensation."""
+        return self.replace(device=self.device.ideal(), dac=None, adc=None, drift_compensation=False)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class ProgrammedArray:
+    """A weight matrix written on a chip (a pytree; vmap it over chips).
+
+    g_pos, g_neg: conductances at programming (S), (n_in, n_out); for the offset
+        mapping g_neg is the ideal reference g_c.
+    nu_pos, nu_neg: per-device drift exponents.
+    w_max: weight per full conductance swing, scalar or (1, n_out).
+    t: time since programming (s) of the cached read-out below.
+    w_tiles: weights at time t divided by w_max, cut into row tiles
+        (n_row_tiles, tile_rows, n_out), zero-padded.
+    var_tiles: read-noise variance of each of those weights, same layout.
+    gain: digital drift-compensation factor applied to the outputs.
+    """
+
+    g_pos: jax.Array
+    g_neg: jax.Array
+    nu_pos: jax.Array
+    nu_neg: jax.Array
+    w_max: jax.Array
+    t: jax.Array
+    w_tiles: jax.Array
+    var_tiles: jax.Array
+    gain: jax.Array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.g_pos.shape[-2:]
+
+
+def tile_grid(n_in: int, n_out: int, spec: CrossbarSpec) -> tuple[int, int]:
+    """Number of (row, column) tiles that an (n_in, n_out) matrix occupies."""
+    return math.ceil(n_in / spec.tile_rows), math.ceil(n_out / spec.tile_cols)
+
+
+def _swing(spec: CrossbarSpec):
+    """Conductance per unit normalised weight (S): full swing of the mapping."""
+    dg = spec.device.g_max - spec.device.g_min
+    return dg / 2.0 if spec.mapping == "offset" else dg
+
+
+def _weight_max(w: jax.Array, spec: CrossbarSpec) -> jax.Array:
+    if spec.weight_scale == "column":
+        w_max = jnp.max(jnp.abs(w), axis=0, keepdims=True)
+    else:
+        w_max = jnp.max(jnp.abs(w))
+    return jax.lax.stop_gradient(jnp.where(w_max > 0, w_max, 1.0))
+
+
+def _targets(w: jax.Array, w_max: jax.Array, spec: CrossbarSpec):
+    dev = spec.device
+    wn = w / w_max
+    if spec.mapping == "offset":
+        centre = (dev.g_min + dev.g_max) / 2.0
+        return centre + _swing(spec) * wn, jnp.full_like(w, centre)
+    return dev.g_min + _swing(spec) * jax.nn.relu(wn), dev.g_min + _swing(spec) * jax.nn.relu(-wn)
+
+
+def _check_matrix(w: jax.Array) -> None:
+    if jnp.ndim(w) != 2:
+        raise ValueError(f"weight matrix must have shape (n_in, n_out); got shape {jnp.shape(w)}")
+
+
+def program(key: jax.Array, w: jax.Array, spec: CrossbarSpec) -> ProgrammedArray:
+    """Write ``w`` (n_in, n_out) on a chip (``key`` = the chip's programming key).
+
+    Returns the programmed array read out ``spec.t_inference`` seconds after
+    programming (see ``age``). Differentiable in ``w`` (straight-through where levels are
+    rounded) for hardware-aware training.
+    """
+    _check_matrix(w)
+    k_pos, k_neg, k_nu_pos, k_nu_neg = jax.random.split(key, 4)
+    w_max = _weight_max(w, spec)
+    target_pos, target_neg = _targets(w, w_max, spec)
+    g_pos = device.program(k_pos, target_pos, spec.device)
+    nu_pos = device.drift_exponent(k_nu_pos, g_pos, spec.device)
+    if spec.mapping == "offset":
+        g_neg, nu_neg = target_neg, jnp.zeros_like(target_neg)
+    else:
+        g_neg = device.program(k_neg, target_neg, spec.device)
+        nu_neg = device.drift_exponent(k_nu_neg, g_neg, spec.device)
+    zero = jnp.zeros((), w.dtype)
+    arr = ProgrammedArray(g_pos, g_neg, nu_pos, nu_neg, w_max, zero, g_pos[None], g_pos[None], zero + 1.0)
+    return age(arr, spec.t_inference, spec)
+
+
+def _conductances_at(arr: ProgrammedArray, t, spec: CrossbarSpec):
+    g_pos = device.drift(arr.g_pos, t, spec.device, arr.nu_pos)
+    if spec.mapping == "offset":
+        return g_pos, arr.g_neg
+    return g_pos, device.drift(arr.g_neg, t, spec.device, arr.nu_neg)
+
+
+def age(arr: ProgrammedArray, t, spec: CrossbarSpec) -> ProgrammedArray:
+    """The same chip read out ``t`` seconds after programming (drift applied from programming).
+
+    Caches the effective weights and their read-noise variances at ``t``, and the
+    global drift-compensation gain when the spec asks for it.
+    """
+    t = jnp.asarray(t, arr.g_pos.dtype)
+    g_pos, g_neg = _conductances_at(arr, t, spec)
+    to_weight = arr.w_max / _swing(spec)
+    w_now = (g_pos - g_neg) * to_weight
+    var_pos = device.read_sigma(g_pos, spec.device, t) ** 2
+    var_neg = 0.0 if spec.mapping == "offset" else device.read_sigma(g_neg, spec.device, t) ** 2
+    var_now = (var_pos + var_neg) * to_weight**2
+    gain = jnp.ones((), w_now.dtype)
+    if spec.drift_compensation:
+        w_zero = (arr.g_pos - arr.g_neg) * to_weight
+        reference = jnp.sum(jnp.abs(jnp.sum(w_zero, axis=0)))
+        now = jnp.sum(jnp.abs(jnp.sum(w_now, axis=0)))
+        gain = reference / jnp.maximum(now, 1e-12 * reference + 1e-30)
+    return dataclasses.replace(
+        arr, t=t, gain=gain,
+        w_tiles=_row_tiles(w_now / arr.w_max, spec.tile_rows),
+        var_tiles=_row_tiles(var_now / arr.w_max**2, spec.tile_rows),
+    )
+
+
+def _row_tiles(a: jax.Array, rows: int) -> jax.Array:
+    """(n, m) -> (ceil(n / rows), rows, m), zero-padding the last tile."""
+    pad = (-a.shape[0]) % rows
+    a = jnp.pad(a, [(0, pad), (0, 0)])
+    return a.reshape((-1, rows, a.shape[1]))
+
+
+def effective_weight(arr: ProgrammedArray) -> jax.Array:
+    """The weight matrix (n_in, n_out) the chip computes with (noise-free read, drift compensation applied)."""
+    n_in = arr.g_pos.shape[-2]
+    w = arr.w_tiles.reshape(arr.w_tiles.shape[:-3] + (-1, arr.w_tiles.shape[-1]))[..., :n_in, :]
+    return w * arr.w_max * arr.gain
+
+
+def sample_weight(key: jax.Array, arr: ProgrammedArray, spec: CrossbarSpec) -> jax.Array:
+    """One noisy read of every weight (n_in, n_out), drift compensation applied."""
+    k_pos, k_neg = jax.random.split(key)
+    g_pos, g_neg = _conductances_at(arr, arr.t, spec)
+    g_pos = device.read(k_pos, g_pos, spec.device, arr.t)
+    if spec.mapping != "offset":
+        g_neg = device.read(k_neg, g_neg, spec.device, arr.t)
+    return (g_pos - g_neg) * (arr.w_max / _swing(spec)) * arr.gain
+
+
+def _encode_inputs(x: jax.Array, spec: CrossbarSpec):
+    """Normalise inputs per vector; returns (planes (P, B, n), plane weights (P,), x_max (B, 1))."""
+    x_max = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=-1, keepdims=True))
+    x_max = jnp.where(x_max > 0, x_max, 1.0)
+    xn = x / x_max
+    if spec.dac is None:
+        return xn[None], jnp.ones((1,), x.dtype), x_max
+    if spec.dac.bit_serial:
+        planes, weights = converters.bit_planes(xn, spec.dac.bits)
+        return converters.ste(jnp.broadcast_to(xn, planes.shape) / weights.sum(), planes), weights, x_max
+    return converters.dac(xn, spec.dac)[None], jnp.ones((1,), x.dtype), x_max
+
+
+def _partial_sums(key, arr, planes, spec):
+    """Per-tile column sums in normalised units, with read noise: (T, P * B, n_out)."""
+    n_tiles, rows, _ = arr.w_tiles.shape
+    flat = planes.reshape((-1, planes.shape[-1]))
+    flat = jnp.pad(flat, [(0, 0), (0, n_tiles * rows - flat.shape[-1])])
+    xt = flat.reshape((flat.shape[0], n_tiles, rows)).transpose(1, 0, 2)  # (T, P * B, rows)
+    if spec.read_path == "weight" and device.has_read_noise(spec.device):
+        def one_read(k, x_t):  # one input vector (T, rows) read with its own noisy weights
+            w_read = _row_tiles(sample_weight(k, arr, spec) / (arr.gain * arr.w_max), rows)
+            return jnp.einsum("tr,tro->to", x_t, w_read)
+        keys = jax.random.split(key, xt.shape[1])
+        return jax.vmap(one_read, in_axes=(0, 1), out_axes=1)(keys, xt)
+    partial = jnp.matmul(xt, arr.w_tiles)
+    if device.has_read_noise(spec.device):
+        std = jnp.sqrt(jnp.matmul(xt * xt, arr.var_tiles))
+        partial = partial + std * jax.random.normal(key, partial.shape, partial.dtype)
+    return partial
+
+
+def mvm(key: jax.Array, arr: ProgrammedArray, x: jax.Array, spec: CrossbarSpec,
+        with_stats: bool = False):
+    """Analogue ``x @ w`` on the programmed chip with fresh read noise (``key`` = read key).
+
+    x: (..., n_in) inputs (any units; scaled per vector to the DAC range).
+    Returns y (..., n_out) in the units of ``x @ w``; with ``with_stats=True``
+    also a dict with ``adc_clipped`` (conversions beyond the ADC full scale).
+    With ``spec.ideal()`` this equals ``x @ w`` to float tolerance.
+    """
+    n_in, n_out = arr.shape
+    if arr.w_tiles.shape[-2] != spec.tile_rows:
+        raise ValueError(f"array was programmed with tile_rows = {arr.w_tiles.shape[-2]}; spec has {spec.tile_rows}")
+    if x.shape[-1] != n_in:
+        raise ValueError(f"input has {x.shape[-1]} features; the array stores {n_in} rows")
+    lead = x.shape[:-1]
+    x2 = x.reshape((-1, n_in))
+    planes, plane_weights, x_max = _encode_inputs(x2, spec)
+    partial = _partial_sums(key, arr, planes, spec)
+    clipped = jnp.zeros((), jnp.int32)
+    if spec.adc is not None:
+        clipped = converters.adc_clip_count(partial, spec.adc)
+        partial = converters.adc(partial, spec.adc)
+    partial = partial.sum(axis=0).reshape(planes.shape[:2] + (n_out,))
+    y = jnp.einsum("p,pbo->bo", plane_weights, partial)
+    y = (y * x_max * arr.w_max * arr.gain).reshape(lead + (n_out,))
+    if with_stats:
+        return y, {"adc_clipped": clipped}
+    return y
+
+
+def op_counts(n_vectors: int, n_in: int, n_out: int, spec: CrossbarSpec) -> dict[str, float]:
+    """Operations of ``n_vectors`` MVMs of an (n_in, n_out) matrix (for ``analog.cost``).
+
+    Keys: macs, array_reads (tile activations, per input plane), array_cycles
+    (sequential reads, tiles in parallel), dac_conversions, adc_conversions,
+    digital_ops (partial-sum adds and shift-adds).
+    """
+    row_tiles, col_tiles = tile_grid(n_in, n_out, spec)
+    planes = spec.dac.bits if (spec.dac is not None and spec.dac.bit_serial) else 1
+    reads = n_vectors * planes
+    return {
+        "macs": float(n_vectors * n_in * n_out),
+        "array_reads": float(reads * row_tiles * col_tiles),
+        "array_cycles": float(reads),
+        "dac_conversions": float(reads * n_in),
+        "adc_conversions": float(reads * row_tiles * n_out),
+        "digital_ops": float(reads * row_tiles * n_out),
+    }

@@ -1,0 +1,357 @@
+"""Resistive-memory cell populations: programming, reading, drift, faults, forming.
+
+All conductances are in siemens (S), times in seconds (s). Every function is
+pure, jit-compatible and takes its PRNG key first where it is stochastic:
+
+* ``program(key, g_target, spec)``: write a whole array once (programming key:
+  write noise, discrete levels, device-to-device spread, stuck-at faults).
+* ``drift_exponent(key, g, spec)``: the per-device drift exponents, drawn once
+  at programming (so call it with the programming key).
+* ``drift(g, t, spec, nu=None)``: deterministic power-law drift to time ``t``.
+* ``read(key, g, spec, t=0.)``: one noisy read (fresh read key per read).
+* ``random_conductance(key, shape, spec)``: the stochastic forming / SET of a
+  whole array, which random-weight networks use as their weights.
+
+Noise model (sigmas add in quadrature, ``g_r = g / g_max``)::
+
+    programming:  sigma_p(g) = sqrt(prog_sigma^2 + (g_max * poly(prog_poly, g_r))^2)
+    read:         sigma_r(g) = sqrt(read_sigma^2 + (read_sigma_rel g)^2 + (q_1f(g, t) g)^2)
+    1/f read:     q_1f = min(read_1f_q / max(g_r^read_1f_exp, 1e-3), 0.2)
+                         * sqrt(ln((t + t0 + t_read) / (2 t_read)))
+    drift:        g(t) = g(t0) * ((t + t0) / t0)^(-nu)   (t counted from t0 after programming)
+    exponent:     nu ~ N(mu(g), sd(g)),  mu = clip(drift_nu + drift_nu_slope ln g_r, *drift_nu_bounds)
+                                         sd = clip(drift_nu_std + drift_nu_std_slope ln g_r, *drift_nu_std_bounds)
+
+The 1/f and state-dependent terms reproduce the phase-change model of IBM
+aihwkit's ``PCMLikeNoiseModel`` (Nandakumar et al., ICECS 2019; Joshi et al.,
+Nat. Commun. 2020); with their coefficients at zero the model is the plain
+Gaussian RRAM model of NeuroSim / MemTorch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from analog.spec import check_range, is_concrete, spec, static
+
+__all__ = [
+    "RRAM",
+    "has_read_noise",
+    "has_program_noise",
+    "program",
+    "read",
+    "read_sigma",
+    "program_sigma",
+    "drift",
+    "drift_exponent",
+    "random_conductance",
+    "quantize_levels",
+]
+
+_INF = math.inf
+
+
+@spec
+class RRAM:
+    """A population of resistive-memory cells (all conductances in siemens).
+
+    Window and levels:
+        g_min, g_max: programmable conductance window (S).
+        levels: number of programmable levels spread evenly over the window;
+            None = continuous, 2 = binary (HRS/LRS), 3 = ternary, n.
+        clip_window: clip programmed and read conductances to [g_min, g_max]
+            (True) or only to >= 0 (False, as aihwkit does).
+    Programming (fixed once a chip is written):
+        prog_sigma: state-independent write-noise std (S).
+        prog_poly: coefficients c_k of a state-dependent write-noise std
+            g_max * sum_k c_k (g/g_max)^k (dimensionless); () = none.
+        d2d_sigma: device-to-device spread of each cell's window, relative
+            (a cell programmed to g lands at g_min + (g - g_min)(1 + d2d_sigma xi)).
+        stuck_low_prob, stuck_high_prob: probability a cell is stuck at
+            g_min / g_max whatever it is programmed to.
+    Reading (fresh at every read):
+        read_sigma: additive read-noise std (S).
+        read_sigma_rel: multiplicative read-noise std (fraction of g).
+        read_1f_q, read_1f_exp, t_read: 1/f read noise (aihwkit PCM: 0.0088,
+            0.65, 250e-9 s); read_1f_q = 0 switches it off.
+    Drift (power law after programming, t counted from t0):
+        t0: time of the first read after programming (s).
+        drift_nu, drift_nu_slope, drift_nu_bounds: mean exponent
+            clip(drift_nu + drift_nu_slope ln(g/g_max), *bounds).
+        drift_nu_std, drift_nu_std_slope, drift_nu_std_bounds: its per-device spread.
+    Forming (random-weight networks):
+        form_mean, form_std: post-forming conductance N(mean, std) (S).
+        unformed_prob: fraction of cells that stay unformed at g_unformed (S).
+    """
+
+    g_min: float = 0.0
+    g_max: float = 100e-6
+    levels: int | None = static(None)
+    clip_window: bool = static(False)
+    prog_sigma: float = 0.0
+    prog_poly: tuple = ()
+    d2d_sigma: float = 0.0
+    stuck_low_prob: float = 0.0
+    stuck_high_prob: float = 0.0
+    read_sigma: float = 0.0
+    read_sigma_rel: float = 0.0
+    read_1f_q: float = 0.0
+    read_1f_exp: float = 0.65
+    t_read: float = 250e-9
+    t0: float = 20.0
+    drift_nu: float = 0.0
+    drift_nu_slope: float = 0.0
+    drift_nu_bounds: tuple = (0.0, 1.0)
+    drift_nu_std: float = 0.0
+    drift_nu_std_slope: float = 0.0
+    drift_nu_std_bounds: tuple = (0.0, 1.0)
+    form_mean: float = 34.06e-6
+    form_std: float = 5.32e-6
+    unformed_prob: float = 0.0
+    g_unformed: float = 0.0
+
+    def validate(self):
+        check_range(self, "g_min", 0.0)
+        check_range(self, "g_max", 0.0, lo_open=True)
+        if isinstance(self.g_min, (int, float)) and isinstance(self.g_max, (int, float)):
+            if not self.g_max > self.g_min:
+                raise ValueError(
+                    f"RRAM.g_max = {self.g_max!r} is invalid: allowed values above g_min = {self.g_min!r}"
+                )
+        if self.levels is not None:
+            check_range(self, "levels", 2, None, integer=True)
+        for name in ("prog_sigma", "d2d_sigma", "read_sigma", "read_sigma_rel", "read_1f_q",
+                     "form_std", "g_unformed"):
+            check_range(self, name, 0.0)
+        for name in ("stuck_low_prob", "stuck_high_prob", "unformed_prob"):
+            check_range(self, name, 0.0, 1.0)
+        check_range(self, "t_read", 0.0, lo_open=True)
+        check_range(self, "t0", 0.0, lo_open=True)
+        check_range(self, "read_1f_exp", 0.0)
+        check_range(self, "form_mean", 0.0)
+        check_range(self, "drift_nu", -1.0, 1.0)
+        check_range(self, "drift_nu_std", -1.0, 1.0)
+        check_range(self, "drift_nu_slope", None, None)
+        check_range(self, "drift_nu_std_slope", None, None)
+        check_range(self, "prog_poly", None, None)
+        for name in ("drift_nu_bounds", "drift_nu_std_bounds"):
+            value = getattr(self, name)
+            if not (isinstance(value, tuple) and len(value) == 2):
+                raise ValueError(f"RRAM.{name} = {value!r} is invalid: allowed a (low, high) pair")
+            check_range(self, name, 0.0, 1.0)
+        p_low, p_high = self.stuck_low_prob, self.stuck_high_prob
+        if isinstance(p_low, float) and isinstance(p_high, float) and p_low + p_high > 1.0:
+            raise ValueError(
+                f"RRAM.stuck_high_prob = {p_high!r} is invalid: allowed stuck_low_prob + "
+                f"stuck_high_prob <= 1 (stuck_low_prob = {p_low!r})"
+            )
+
+    # ----------------------------------------------------------------- presets
+    def ideal(self) -> "RRAM":
+        """The same window with every non-ideality off (continuous levels, no noise,
+        no drift, no faults, no d2d spread; forming stays as specified)."""
+        return self.replace(
+            levels=None, prog_sigma=0.0, prog_poly=(), d2d_sigma=0.0, stuck_low_prob=0.0,
+            stuck_high_prob=0.0, read_sigma=0.0, read_sigma_rel=0.0, read_1f_q=0.0,
+            drift_nu=0.0, drift_nu_slope=0.0, drift_nu_bounds=(0.0, 1.0), drift_nu_std=0.0,
+            drift_nu_std_slope=0.0, drift_nu_std_bounds=(0.0, 1.0),
+        )
+
+    @classmethod
+    def taox_40nm_random(cls, read_sigma_rel: float = 0.02) -> "RRAM":
+        """40 nm TaOx 1T1R 256 Kb macro used as a *random* conductance source.
+
+        Post-forming conductance N(34.06 uS, 5.32 uS) per cell with half the cells
+        left unformed (~0 S): the statistics in the DEPLM code
+        (``utility/utils.py::cond2weight``, mu = 34.05538 uS, sigma = 5.32269 uS,
+        sparsity 0.5), the measured 40 nm macro of the random-weight papers.
+        Read noise 2 % multiplicative (``run_seg.sh``: noise = 0.02).
+        """
+        return cls(
+            g_min=0.0, g_max=100e-6, form_mean=34.06e-6, form_std=5.32e-6,
+            unformed_prob=0.5, g_unformed=0.0, read_sigma_rel=read_sigma_rel,
+        )
+
+    @classmethod
+    def analog_20_80(cls, prog_sigma: float = 2e-6, read_sigma_rel: float = 0.0) -> "RRAM":
+        """Programmed analogue window 20-80 uS with 50 uS meaning weight zero.
+
+        Linear weight-to-conductance map in [20, 80] uS and additive programming
+        noise N(0, sigma) clamped to the window, sigma swept 1-10 uS in the
+        source (MrLinNing/RMAdaptiveMachine ``rram_eval_basic_learn_full.py``).
+        Use it with ``CrossbarSpec(mapping="offset")`` for the 50 uS zero.
+        """
+        return cls(g_min=20e-6, g_max=80e-6, clip_window=True, prog_sigma=prog_sigma,
+                   read_sigma_rel=read_sigma_rel)
+
+    @classmethod
+    def binary_lrs_hrs(cls, g_hrs: float = 2e-6, g_lrs: float = 60e-6,
+                       prog_sigma: float = 3e-6, read_sigma_rel: float = 0.02) -> "RRAM":
+        """Two-state (HRS/LRS) cells; as a differential pair they store ternary weights
+        {-1, 0, +1} = (HRS, LRS), (HRS, HRS), (LRS, HRS).
+
+        [assumed] HRS 2 uS / LRS 60 uS with a 3 uS state spread: representative of
+        the 40 nm TaOx macro's window (the 20-80 uS programmed window and the
+        N(34, 5.3) uS forming statistics above); the semantic-memory paper's
+        exact LRS/HRS values are not public in code. Override as needed.
+        """
+        return cls(g_min=g_hrs, g_max=g_lrs, levels=2, prog_sigma=prog_sigma,
+                   read_sigma_rel=read_sigma_rel)
+
+    @classmethod
+    def pcm_aihwkit(cls, g_max: float = 25e-6) -> "RRAM":
+        """IBM aihwkit's phase-change statistical inference model (``PCMLikeNoiseModel``).
+
+        Source: aihwkit ``src/aihwkit/inference/noise/pcm.py`` (Nandakumar et al.,
+        ICECS 2019; Joshi et al., Nat. Commun. 2020), fitted at g_max = 25 uS:
+        programming std (0.26348 + 1.9650 g_r - 1.1731 g_r^2) uS, drift exponent
+        mean clip(-0.0155 ln g_r + 0.0244, 0.049, 0.1) and std
+        clip(-0.0125 ln g_r - 0.0059, 0.008, 0.045), 1/f read noise
+        Q_s = min(0.0088 / g_r^0.65, 0.2), t0 = 20 s, t_read = 250 ns. Pair it
+        with ``CrossbarSpec(drift_compensation=True)`` for aihwkit's global drift
+        compensation.
+        """
+        ref = 25e-6  # aihwkit's fit reference: sigma coefficients are in uS at g_max = 25 uS
+        scale = 1e-6 / ref  # coefficient in uS -> fraction of g_max (the fit scales with g_max/25)
+        return cls(
+            g_min=0.0, g_max=g_max,
+            prog_poly=(0.26348 * scale, 1.9650 * scale, -1.1731 * scale),
+            read_1f_q=0.0088, read_1f_exp=0.65, t_read=250e-9, t0=20.0,
+            drift_nu=0.0244, drift_nu_slope=-0.0155, drift_nu_bounds=(0.049, 0.1),
+            drift_nu_std=-0.0059, drift_nu_std_slope=-0.0125, drift_nu_std_bounds=(0.008, 0.045),
+        )
+
+
+# --------------------------------------------------------------------- helpers
+def _all_zero(*values) -> bool:
+    """True when every value is a concrete zero (a traced value counts as non-zero)."""
+    flat = [v for value in values for v in (value if isinstance(value, tuple) else (value,))]
+    return all(is_concrete(v) and not np.any(np.asarray(v)) for v in flat)
+
+
+def has_read_noise(spec: RRAM) -> bool:
+    """Static check: can a read of these cells be noisy? (False only for concrete zeros.)"""
+    return not _all_zero(spec.read_sigma, spec.read_sigma_rel, spec.read_1f_q)
+
+
+def has_program_noise(spec: RRAM) -> bool:
+    """Static check: does programming these cells draw random numbers that matter?"""
+    nu_std_off = _all_zero(spec.drift_nu_std, spec.drift_nu_std_slope, spec.drift_nu_std_bounds[0])
+    return not (_all_zero(spec.prog_sigma, spec.prog_poly, spec.d2d_sigma, spec.stuck_low_prob,
+                          spec.stuck_high_prob) and nu_std_off)
+
+
+def _polyval(coeffs: tuple, x: jax.Array) -> jax.Array:
+    out = jnp.zeros_like(x)
+    for k, c in enumerate(coeffs):
+        out = out + c * x**k
+    return out
+
+
+def _relative(g: jax.Array, spec: RRAM) -> jax.Array:
+    return jnp.maximum(g / spec.g_max, 1e-7)
+
+
+def _clip(g: jax.Array, spec: RRAM) -> jax.Array:
+    if spec.clip_window:
+        return jnp.clip(g, spec.g_min, spec.g_max)
+    return jnp.maximum(g, 0.0)
+
+
+def quantize_levels(g: jax.Array, spec: RRAM) -> jax.Array:
+    """Round ``g`` (S) to the nearest of ``spec.levels`` evenly spaced levels in the window.
+
+    Identity when ``spec.levels`` is None. The gradient passes straight through.
+    """
+    if spec.levels is None:
+        return g
+    step = (spec.g_max - spec.g_min) / (spec.levels - 1)
+    k = jnp.clip(jnp.round((g - spec.g_min) / step), 0, spec.levels - 1)
+    q = spec.g_min + k * step
+    return g + jax.lax.stop_gradient(q - g)
+
+
+def program_sigma(g: jax.Array, spec: RRAM) -> jax.Array:
+    """Programming-noise std (S) for cells programmed to ``g`` (S), any shape."""
+    state = spec.g_max * _polyval(spec.prog_poly, g / spec.g_max)
+    return jnp.sqrt(spec.prog_sigma**2 + state**2)
+
+
+def program(key: jax.Array, g_target: jax.Array, spec: RRAM) -> jax.Array:
+    """Write conductances ``g_target`` (S, any shape) once; returns what the cells hold (S).
+
+    Targets are clipped to the window (a cell cannot be written beyond it),
+    rounded to the spec's levels, spread device to device, perturbed by write
+    noise, clipped (see ``RRAM.clip_window``) and finally overridden by stuck-at
+    faults. Gradients pass straight through the level rounding, so this can be
+    used in hardware-aware training.
+    """
+    k_d2d, k_noise, k_fault = jax.random.split(key, 3)
+    g = jnp.clip(g_target, spec.g_min, spec.g_max)
+    g = quantize_levels(g, spec)
+    g = spec.g_min + (g - spec.g_min) * (1.0 + spec.d2d_sigma * jax.random.normal(k_d2d, g.shape, g.dtype))
+    g = g + program_sigma(g, spec) * jax.random.normal(k_noise, g.shape, g.dtype)
+    g = _clip(g, spec)
+    return stuck_at(k_fault, g, spec)
+
+
+def stuck_at(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
+    """Override a random fraction of cells with g_min (stuck low) or g_max (stuck high)."""
+    u = jax.random.uniform(key, g.shape, g.dtype)
+    g = jnp.where(u < spec.stuck_low_prob, spec.g_min, g)
+    return jnp.where(u > 1.0 - spec.stuck_high_prob, spec.g_max, g)
+
+
+def read_sigma(g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0) -> jax.Array:
+    """Read-noise std (S) of cells holding ``g`` (S) when read ``t`` s after t0."""
+    q = spec.read_1f_q / jnp.maximum(_relative(g, spec) ** spec.read_1f_exp, 1e-3)
+    q = jnp.minimum(q, 0.2) * jnp.sqrt(jnp.log((t + spec.t0 + spec.t_read) / (2.0 * spec.t_read)))
+    rel = jnp.sqrt(spec.read_sigma_rel**2 + q**2)
+    return jnp.sqrt(spec.read_sigma**2 + (rel * g) ** 2)
+
+
+def read(key: jax.Array, g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0) -> jax.Array:
+    """One read of cells holding ``g`` (S): ``g + read_sigma(g) * N(0, 1)``, clipped like programming."""
+    noise = jax.random.normal(key, g.shape, g.dtype)
+    return _clip(g + read_sigma(g, spec, t) * noise, spec)
+
+
+def drift_exponent(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
+    """Per-device drift exponents nu (dimensionless, shape of ``g``), drawn at programming.
+
+    Use the programming key: a chip's exponents are fixed once it is written.
+    """
+    log_gr = jnp.log(_relative(g, spec))
+    mean = jnp.clip(spec.drift_nu + spec.drift_nu_slope * log_gr, *spec.drift_nu_bounds)
+    std = jnp.clip(spec.drift_nu_std + spec.drift_nu_std_slope * log_gr, *spec.drift_nu_std_bounds)
+    nu = mean + std * jax.random.normal(key, g.shape, g.dtype)
+    # aihwkit takes |nu|; a negative draw would mean conductance growth.
+    return jnp.abs(nu)
+
+
+def drift(g: jax.Array, t: float | jax.Array, spec: RRAM, nu: jax.Array | None = None) -> jax.Array:
+    """Conductance (S) ``t`` seconds after the first read at t0: ``g ((t + t0) / t0)^(-nu)``.
+
+    ``nu`` is the per-device exponent from ``drift_exponent``; None uses the
+    state-dependent mean exponent (no device-to-device spread).
+    """
+    if nu is None:
+        log_gr = jnp.log(_relative(g, spec))
+        nu = jnp.clip(spec.drift_nu + spec.drift_nu_slope * log_gr, *spec.drift_nu_bounds)
+    t = jnp.maximum(jnp.asarray(t, g.dtype), 0.0)
+    return g * ((t + spec.t0) / spec.t0) ** (-nu)
+
+
+def random_conductance(key: jax.Array, shape: tuple[int, ...], spec: RRAM,
+                       dtype=jnp.float32) -> jax.Array:
+    """Stochastic forming of a whole array: N(form_mean, form_std) S per cell, >= 0,
+    with a fraction ``unformed_prob`` of cells left at ``g_unformed``."""
+    k_g, k_form = jax.random.split(key)
+    g = spec.form_mean + spec.form_std * jax.random.normal(k_g, shape, dtype)
+    g = jnp.maximum(g, 0.0)
+    unformed = jax.random.uniform(k_form, shape, dtype) < spec.unformed_prob
+    return jnp.where(unformed, jnp.asarray(spec.g_unformed, dtype), g)
