@@ -271,7 +271,7 @@ def _partial_sums(key, arr, planes, spec):
         return jax.vmap(one_read, in_axes=(0, 1), out_axes=1)(keys, xt)
     partial = jnp.matmul(xt, arr.w_tiles)
     if device.has_read_noise(spec.device):
-        std = jnp.sqrt(jnp.matmul(xt * xt, arr.var_tiles))
+        std = jax.lax.stop_gradient(jnp.sqrt(jnp.matmul(xt * xt, arr.var_tiles)))
         partial = partial + std * jax.random.normal(key, partial.shape, partial.dtype)
     return partial
 
@@ -311,7 +311,8 @@ def op_counts(n_vectors: int, n_in: int, n_out: int, spec: CrossbarSpec) -> dict
 
     Keys: macs, array_reads (tile activations, per input plane), array_cycles
     (sequential reads, tiles in parallel), dac_conversions, adc_conversions,
-    digital_ops (partial-sum adds and shift-adds).
+    digital_ops (partial-sum adds and shift-adds), layers (1: one weight matrix,
+    i.e. one kernel launch for a digital baseline).
     """
     row_tiles, col_tiles = tile_grid(n_in, n_out, spec)
     planes = spec.dac.bits if (spec.dac is not None and spec.dac.bit_serial) else 1
@@ -323,4 +324,5 @@ def op_counts(n_vectors: int, n_in: int, n_out: int, spec: CrossbarSpec) -> dict
         "dac_conversions": float(reads * n_in),
         "adc_conversions": float(reads * row_tiles * n_out),
         "digital_ops": float(reads * row_tiles * n_out),
+        "layers": 1.0,
     }

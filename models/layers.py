@@ -82,7 +82,7 @@ def _analog_matmul(module: nn.Module, x: jax.Array, kernels: jax.Array, spec: Cr
     y = jnp.moveaxis(y, 0, -2)
     n_vectors = math.prod(x.shape[:-1])
     counts = crossbar.op_counts(n_vectors, n_in, n_out, spec)
-    _sow_costs(module, {name: groups * value for name, value in counts.items()})
+    _sow_costs(module, {name: value if name == "layers" else groups * value for name, value in counts.items()})
     return y.reshape(y.shape[:-2] + (groups * n_out,))
 
 
