@@ -34,7 +34,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from analog import converters, device
+from analog import converters, device, noise
 from analog.converters import ADC, DAC
 from analog.device import RRAM
 from analog.spec import check_choice, check_range, spec, static
@@ -172,7 +172,8 @@ def program(key: jax.Array, w: jax.Array, spec: CrossbarSpec) -> ProgrammedArray
     rounded) for hardware-aware training.
     """
     _check_matrix(w)
-    k_pos, k_neg, k_nu_pos, k_nu_neg = jax.random.split(key, 4)
+    noisy = device.has_program_noise(spec.device)
+    k_pos, k_neg, k_nu_pos, k_nu_neg = jax.random.split(key, 4) if noisy else (key,) * 4
     w_max = _weight_max(w, spec)
     target_pos, target_neg = _targets(w, w_max, spec)
     g_pos = device.program(k_pos, target_pos, spec.device)
@@ -257,23 +258,44 @@ def _encode_inputs(x: jax.Array, spec: CrossbarSpec):
     return converters.dac(xn, spec.dac)[None], jnp.ones((1,), x.dtype), x_max
 
 
-def _partial_sums(key, arr, planes, spec):
-    """Per-tile column sums in normalised units, with read noise: (T, P * B, n_out)."""
-    n_tiles, rows, _ = arr.w_tiles.shape
-    flat = planes.reshape((-1, planes.shape[-1]))
-    flat = jnp.pad(flat, [(0, 0), (0, n_tiles * rows - flat.shape[-1])])
-    xt = flat.reshape((flat.shape[0], n_tiles, rows)).transpose(1, 0, 2)  # (T, P * B, rows)
-    if spec.read_path == "weight" and device.has_read_noise(spec.device):
-        def one_read(k, x_t):  # one input vector (T, rows) read with its own noisy weights
-            w_read = _row_tiles(sample_weight(k, arr, spec) / (arr.gain * arr.w_max), rows)
-            return jnp.einsum("tr,tro->to", x_t, w_read)
-        keys = jax.random.split(key, xt.shape[1])
-        return jax.vmap(one_read, in_axes=(0, 1), out_axes=1)(keys, xt)
-    partial = jnp.matmul(xt, arr.w_tiles)
+def _noisy(key, x, w, var, spec):
+    """``x @ w`` plus read noise of variance ``(x * x) @ var`` (normalised units)."""
+    y = x @ w
     if device.has_read_noise(spec.device):
-        std = jax.lax.stop_gradient(jnp.sqrt(jnp.matmul(xt * xt, arr.var_tiles)))
-        partial = partial + std * jax.random.normal(key, partial.shape, partial.dtype)
-    return partial
+        std = jax.lax.stop_gradient(jnp.sqrt((x * x) @ var))
+        y = y + std * noise.normal(key, y.shape, y.dtype)
+    return y
+
+
+def _column_sums(key, arr, x, spec):
+    """Digitised column sums of inputs ``x`` (V, n_in), normalised units -> ((V, n_out), clips).
+
+    Each row tile is read (with its own read noise) and converted by its own
+    ADC; the converted partial sums are added digitally. Without an ADC, tiles
+    add before anything nonlinear, so the whole matrix is one contraction.
+    """
+    n_tiles, rows, n_out = arr.w_tiles.shape
+    x = jnp.pad(x, [(0, 0), (0, n_tiles * rows - x.shape[-1])])
+    clipped = jnp.zeros((), jnp.int32)
+    if spec.read_path == "weight" and device.has_read_noise(spec.device):
+        def one_read(k, xv):  # one input vector read with its own noisy weights
+            w_read = _row_tiles(sample_weight(k, arr, spec) / (arr.gain * arr.w_max), rows)
+            partial = jnp.einsum("tr,tro->to", xv.reshape(n_tiles, rows), w_read)
+            return partial if spec.adc is None else converters.adc(partial, spec.adc)
+        partials = jax.vmap(one_read)(jax.random.split(key, x.shape[0]), x)
+        if spec.adc is not None:
+            clipped = converters.adc_clip_count(partials, spec.adc)
+        return partials.sum(axis=1), clipped
+    if spec.adc is None:
+        flat = lambda a: a.reshape((-1, n_out))
+        return _noisy(key, x, flat(arr.w_tiles), flat(arr.var_tiles), spec), clipped
+    total = jnp.zeros((x.shape[0], n_out), x.dtype)
+    for t in range(n_tiles):  # static and small; unrolled matmuls beat a batched one on CPU
+        xt = x[:, t * rows:(t + 1) * rows]
+        partial = _noisy(jax.random.fold_in(key, t), xt, arr.w_tiles[t], arr.var_tiles[t], spec)
+        clipped = clipped + converters.adc_clip_count(partial, spec.adc)
+        total = total + converters.adc(partial, spec.adc)
+    return total, clipped
 
 
 def mvm(key: jax.Array, arr: ProgrammedArray, x: jax.Array, spec: CrossbarSpec,
@@ -293,13 +315,8 @@ def mvm(key: jax.Array, arr: ProgrammedArray, x: jax.Array, spec: CrossbarSpec,
     lead = x.shape[:-1]
     x2 = x.reshape((-1, n_in))
     planes, plane_weights, x_max = _encode_inputs(x2, spec)
-    partial = _partial_sums(key, arr, planes, spec)
-    clipped = jnp.zeros((), jnp.int32)
-    if spec.adc is not None:
-        clipped = converters.adc_clip_count(partial, spec.adc)
-        partial = converters.adc(partial, spec.adc)
-    partial = partial.sum(axis=0).reshape(planes.shape[:2] + (n_out,))
-    y = jnp.einsum("p,pbo->bo", plane_weights, partial)
+    sums, clipped = _column_sums(key, arr, planes.reshape((-1, n_in)), spec)
+    y = jnp.einsum("p,pbo->bo", plane_weights, sums.reshape(planes.shape[:2] + (n_out,)))
     y = (y * x_max * arr.w_max * arr.gain).reshape(lead + (n_out,))
     if with_stats:
         return y, {"adc_clipped": clipped}

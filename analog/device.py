@@ -290,13 +290,20 @@ def program(key: jax.Array, g_target: jax.Array, spec: RRAM) -> jax.Array:
     faults. Gradients pass straight through the level rounding, so this can be
     used in hardware-aware training.
     """
-    k_d2d, k_noise, k_fault = jax.random.split(key, 3)
+    # Draws whose spec fields are concrete zeros are skipped at trace time: an
+    # ideal or simple spec then compiles (and runs) without those random streams.
+    k_d2d, k_noise, k_fault = jax.random.split(key, 3) if has_program_noise(spec) else (key,) * 3
     g = jnp.clip(g_target, spec.g_min, spec.g_max)
     g = quantize_levels(g, spec)
-    g = spec.g_min + (g - spec.g_min) * (1.0 + spec.d2d_sigma * jax.random.normal(k_d2d, g.shape, g.dtype))
-    g = g + program_sigma(g, spec) * jax.random.normal(k_noise, g.shape, g.dtype)
+    if not _all_zero(spec.d2d_sigma):
+        spread = 1.0 + spec.d2d_sigma * jax.random.normal(k_d2d, g.shape, g.dtype)
+        g = spec.g_min + (g - spec.g_min) * spread
+    if not _all_zero(spec.prog_sigma, spec.prog_poly):
+        g = g + program_sigma(g, spec) * jax.random.normal(k_noise, g.shape, g.dtype)
     g = _clip(g, spec)
-    return stuck_at(k_fault, g, spec)
+    if not _all_zero(spec.stuck_low_prob, spec.stuck_high_prob):
+        g = stuck_at(k_fault, g, spec)
+    return g
 
 
 def stuck_at(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
@@ -328,6 +335,8 @@ def drift_exponent(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
     log_gr = jnp.log(_relative(g, spec))
     mean = jnp.clip(spec.drift_nu + spec.drift_nu_slope * log_gr, *spec.drift_nu_bounds)
     std = jnp.clip(spec.drift_nu_std + spec.drift_nu_std_slope * log_gr, *spec.drift_nu_std_bounds)
+    if _all_zero(spec.drift_nu_std, spec.drift_nu_std_slope, spec.drift_nu_std_bounds[0]):
+        return jnp.abs(mean)
     nu = mean + std * jax.random.normal(key, g.shape, g.dtype)
     # aihwkit takes |nu|; a negative draw would mean conductance growth.
     return jnp.abs(nu)

@@ -1,30 +1,78 @@
-"""``python -m train``: list experiments, run one, or run a benchmark."""
+"""python -m train: run memristax experiments and benchmarks.
+
+    python -m train list
+    python -m train <experiment> [--quick] [--out DIR] [--seed N] [--set key=value ...]
+    python -m train bench <name> [--quick] [--out DIR]
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import time
 from pathlib import Path
 
-from train import bench
+from train import bench, experiments
+from train.config import ConfigError, apply_overrides
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _config_help(module) -> str:
+    fields = dataclasses.fields(module.Config)
+    return "config keys for --set: " + ", ".join(f"{f.name} (default {f.default!r})" for f in fields)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("list", help="name every experiment and benchmark")
     p_bench = sub.add_parser("bench", help="run a benchmark")
     p_bench.add_argument("name", choices=sorted(bench.BENCHMARKS))
     p_bench.add_argument("--out", type=Path, default=Path("runs/bench"), help="where the JSON goes")
     p_bench.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        for name, (_, line) in sorted(bench.BENCHMARKS.items()):
-            print(f"bench {name:<16} {line}")
-        return 0
-    run, _ = bench.BENCHMARKS[args.name]
-    run(args.out, quick=args.quick)
+    for name in sorted(experiments.EXPERIMENTS):
+        module = experiments.get(name)
+        p = sub.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION,
+                           epilog=_config_help(module))
+        p.add_argument("--quick", action="store_true", help="the reduced preset (minutes on a laptop CPU)")
+        p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<name>/<time>)")
+        p.add_argument("--seed", type=int, default=0, help="seed of data split, init and chips")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field (repeatable)")
+    return parser
+
+
+def run_experiment(name: str, args: argparse.Namespace) -> int:
+    module = experiments.get(name)
+    config = module.Config.quick() if args.quick else module.Config()
+    config = apply_overrides(config, args.overrides)
+    out = args.out or Path("runs") / name / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = module.run(config, out, seed=args.seed)
+    print(f"{name}: results in {out}")
+    for key in sorted(metrics)[:40]:
+        print(f"  {key} = {metrics[key]:.6g}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            for name in sorted(experiments.EXPERIMENTS):
+                print(f"{name:<20} {experiments.get(name).DESCRIPTION}")
+            for name, (_, line) in sorted(bench.BENCHMARKS.items()):
+                print(f"bench {name:<14} {line}")
+            return 0
+        if args.command == "bench":
+            run, _ = bench.BENCHMARKS[args.name]
+            run(args.out, quick=args.quick)
+            return 0
+        return run_experiment(args.command, args)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"python -m train {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

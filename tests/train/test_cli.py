@@ -1,0 +1,51 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from train.__main__ import main
+from train.config import ConfigError, apply_overrides
+from train.experiments import analog_mlp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_set_overrides_are_typed():
+    cfg = apply_overrides(analog_mlp.Config(), ["epochs=3", "noise_levels=0,0.05", "data_dir=none",
+                                                "learning_rate=1e-2"])
+    assert cfg.epochs == 3 and cfg.noise_levels == (0.0, 0.05) and cfg.data_dir is None
+    assert cfg.learning_rate == 0.01
+
+
+@pytest.mark.parametrize("override, words", [
+    ("epochz=3", ["epochz", "allowed keys", "epochs"]),
+    ("epochs=three", ["epochs", "int"]),
+    ("epochs=0", ["epochs", ">= 1"]),
+    ("dataset=cifar", ["dataset", "digits"]),
+    ("noise", ["key=value"]),
+])
+def test_bad_overrides_name_the_key(override, words):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(analog_mlp.Config(), [override])
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_cli_bad_input_exits_2_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "train", "analog-mlp", "--quick", "--set", "epochs=-1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "epochs" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "train", "no-such-experiment"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_list_names_every_experiment(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "analog-mlp" in out and "bench analog" in out

@@ -1,0 +1,59 @@
+"""Data: embedded image sets, real-format (IDX) loaders and batching.
+
+    from train import data
+    ds = data.load("digits", seed=0)              # Dataset of numpy arrays
+    xb, yb = data.epoch_batches(key, ds.x_train, ds.y_train, 64)   # scan over axis 0
+"""
+
+from __future__ import annotations
+
+import os
+
+from .batching import batches, epoch_batches
+from .dataset import Dataset
+from .idx import load_mnist_idx, read_idx
+from .images import load_digits, load_mnist_sample
+
+EMBEDDED = ("digits", "mnist_sample")
+ON_DISK = ("mnist_idx", "fashion_mnist_idx")
+DATASETS = EMBEDDED + ON_DISK
+
+
+def load(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    flatten: bool = True,
+) -> Dataset:
+    """Load a data set by name (one of `DATASETS`).
+
+    "digits" and "mnist_sample" ship with installed packages and take no
+    `data_dir`; "mnist_idx" and "fashion_mnist_idx" read the four standard IDX
+    files from `data_dir`. See the individual loaders for shapes and ranges.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
+    if name in ON_DISK:
+        if data_dir is None:
+            raise ValueError(f"data set {name!r} is read from disk: pass data_dir (--data PATH)")
+        return load_mnist_idx(data_dir, seed=seed, flatten=flatten, name=name)
+    if data_dir is not None:
+        raise ValueError(
+            f"data set {name!r} is embedded and takes no data_dir; "
+            f"on-disk data sets are: {', '.join(ON_DISK)}"
+        )
+    loader = load_digits if name == "digits" else load_mnist_sample
+    return loader(seed=seed, flatten=flatten)
+
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "batches",
+    "epoch_batches",
+    "load",
+    "load_digits",
+    "load_mnist_idx",
+    "load_mnist_sample",
+    "read_idx",
+]

@@ -1,0 +1,73 @@
+"""The `Dataset` container and the helpers every loader shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """An image classification data set held in host memory as numpy arrays.
+
+    Attributes:
+      x_train: float32, (n_train, H*W) when flattened else (n_train, H, W, 1); values in [0, 1].
+      y_train: int32, (n_train,); values in 0 .. n_classes-1.
+      x_test:  float32, (n_test, ...) like x_train.
+      y_test:  int32, (n_test,).
+      name:    the name `load` knows it by, e.g. "digits".
+      n_classes: number of classes.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    n_classes: int
+
+    def __post_init__(self):
+        for x, y, part in ((self.x_train, self.y_train, "train"), (self.x_test, self.y_test, "test")):
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(
+                    f"Dataset {self.name!r}: {part} has {x.shape[0]} inputs but {y.shape[0]} labels"
+                )
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input, e.g. (784,) or (28, 28, 1)."""
+        return tuple(self.x_train.shape[1:])
+
+
+def check_test_fraction(test_fraction: float) -> None:
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction={test_fraction!r} must lie in the open interval (0, 1)")
+
+
+def format_images(images: np.ndarray, max_value: float, flatten: bool) -> np.ndarray:
+    """(n, H, W) raw pixel values in [0, max_value] -> float32 in [0, 1],
+    shaped (n, H*W) if `flatten` else (n, H, W, 1)."""
+    x = np.asarray(images, dtype=np.float32) / np.float32(max_value)
+    n = x.shape[0]
+    return x.reshape(n, -1) if flatten else x.reshape(*x.shape, 1)
+
+
+def split_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    name: str,
+    n_classes: int,
+    seed: int,
+    test_fraction: float,
+) -> Dataset:
+    """Stratified train/test split, deterministic by `seed` (scikit-learn's
+    `train_test_split`). `images`: (n, ...) float32; `labels`: (n,) int."""
+    check_test_fraction(test_fraction)
+    labels = np.asarray(labels, dtype=np.int32)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        images, labels, test_size=test_fraction, random_state=seed, stratify=labels
+    )
+    return Dataset(x_tr, y_tr, x_te, y_te, name=name, n_classes=n_classes)

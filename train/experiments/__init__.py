@@ -1,0 +1,18 @@
+"""The experiment registry: one module per system, each with ``Config`` (and
+``Config.quick()``), ``run(config, out_dir, seed) -> metrics`` and ``DESCRIPTION``."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+EXPERIMENTS = {
+    "analog-mlp": "train.experiments.analog_mlp",
+}
+
+
+def get(name: str) -> ModuleType:
+    """The experiment module called ``name`` (raises KeyError listing the names)."""
+    if name not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; experiments: {', '.join(sorted(EXPERIMENTS))}")
+    return importlib.import_module(EXPERIMENTS[name])
