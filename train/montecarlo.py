@@ -13,11 +13,18 @@ call of ``jit(vmap(metric))``, compiled once per (metric, mesh, shapes) and
 reused: the last chunk is padded with copies of the last key and the padding is
 dropped afterwards. The chunk's keys are sharded over a 1-D mesh of
 ``jax.devices()`` along the chip axis (``NamedSharding(mesh, P("chips"))``);
-the other arguments are replicated. Chip ``i``'s value is a function of key
-``i`` and the arguments only, so results do not depend on the chunk size or
-device count (tests/train/test_montecarlo.py checks bit equality on CPU; XLA
-may in principle choose different reduction orders for different batch shapes,
-which would show up as float-rounding differences, never as different chips).
+the other arguments are replicated.
+
+Determinism: chip ``i`` is a function of key ``i`` and the arguments only, so
+its random draws (programming and read noise) are bit-identical whatever the
+chunk size or device count; a 100-chip study is the first 100 chips of a
+1000-chip one. What can differ is the last bit of float reductions inside the
+metric: XLA compiles a different program for each per-device batch size
+(chunk / devices) and picks the vectorisation of a reduction by its operand's
+shape (on CPU; cuBLAS picks kernels by batch size on GPU), so e.g. a mean over
+1000 values may round differently for batches of 4 and of 32. Float values
+therefore agree to a few ulp (tests use rtol 2e-6); discrete metrics such as
+accuracies are exact. Forcing bit-identity would mean giving up the vmap.
 
 Multi-host: after ``jax.distributed.initialize()`` the same call works
 unchanged. ``jax.devices()`` then names every process's devices, so the mesh is
