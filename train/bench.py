@@ -60,6 +60,49 @@ def print_table(rows: list[dict]) -> None:
         print(" | ".join(f"{v:>10.3f}" if isinstance(v, float) else f"{v:>10}" for v in row.values()))
 
 
+def montecarlo_benchmark(n_chips: int = 1000, n_loop: int = 50, n_memory: int = 10_000) -> dict:
+    """analog-mlp on digits: chips/s of the vmapped, chunked Monte Carlo against a
+    Python loop of jitted single-chip calls, and the peak RSS of an ``n_memory``-chip run."""
+    import resource
+
+    from models.mlp import AnalogMLP
+    from train import data, montecarlo
+    from train.experiments import analog_mlp
+
+    cfg = analog_mlp.Config()
+    ds = data.load("digits")
+    x, y = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
+    model = AnalogMLP((128,), 10, spec=analog_mlp.programmed_spec(cfg).ideal())
+    params = model.init(jax.random.PRNGKey(0), x[:1])["params"]
+    metric = analog_mlp.chip_accuracy(128, 10, lambda s: analog_mlp.programmed_spec(cfg, s * 60e-6), x, y)
+    sigma = jnp.float32(0.05)
+    keys = montecarlo.chip_keys(0, n_chips)
+    run = lambda k: montecarlo.evaluate(metric, k, params, sigma, chunk_size=250, progress=False)
+    run(keys[:250])  # compile
+    start = time.perf_counter()
+    vmapped = run(keys)
+    t_vmap = time.perf_counter() - start
+    single = jax.jit(metric)
+    single(keys[0], params, sigma).block_until_ready()
+    start = time.perf_counter()
+    looped = [float(single(k, params, sigma)) for k in keys[:n_loop]]
+    t_loop = time.perf_counter() - start
+    assert abs(sum(looped) / n_loop - float(vmapped[:n_loop].mean())) < 1e-6
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    run(montecarlo.chip_keys(1, n_memory))
+    t_memory = time.perf_counter() - start
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "chips_per_s_vmapped": n_chips / t_vmap,
+        "chips_per_s_loop": n_loop / t_loop,
+        "speedup_vmapped_vs_loop": (n_chips / t_vmap) / (n_loop / t_loop),
+        f"seconds_{n_memory}_chips": t_memory,
+        "peak_rss_mib_before": rss_before,
+        f"peak_rss_mib_after_{n_memory}_chips": rss_after,
+    }
+
+
 def run_analog(out_dir: Path, quick: bool = False) -> dict:
     """The analogue-core benchmark; writes ``bench_analog.json`` to ``out_dir``."""
     sizes = (512,) if quick else (512, 2048)
@@ -67,10 +110,14 @@ def run_analog(out_dir: Path, quick: bool = False) -> dict:
     print(f"noisy analogue MVM vs plain x @ w on {jax.devices()[0].platform} "
           f"({len(jax.devices())} device(s))")
     print_table(rows)
+    mc = montecarlo_benchmark(n_chips=500 if quick else 1000, n_memory=2000 if quick else 10_000)
+    print("Monte Carlo, analog-mlp on digits (8-bit DAC/ADC, 5 % programming noise):")
+    for name, value in mc.items():
+        print(f"  {name:<34} {value:10.2f}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = {"mvm": rows, "platform": jax.devices()[0].platform}
+    result = {"mvm": rows, "montecarlo": mc, "platform": jax.devices()[0].platform}
     (out_dir / "bench_analog.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-BENCHMARKS = {"analog": (run_analog, "noisy analogue MVM vs plain matmul (512 and 2048, batch 1/64/1024)")}
+BENCHMARKS = {"analog": (run_analog, "noisy MVM vs plain matmul; Monte Carlo chips/s vs a Python loop; 10k-chip memory")}
