@@ -6,9 +6,10 @@ a noise level), and checked on construction. Fields marked ``static()`` (bit
 widths, tile sizes, mode strings) are pytree metadata, so ``jit`` specialises on
 them; every other field is a pytree leaf.
 
-Validation runs only on concrete Python / NumPy numbers: when JAX rebuilds a
-spec from traced leaves inside ``jit`` or ``vmap`` the checks are skipped, so a
-spec is checked once, where the user wrote it.
+Validation runs when a spec is constructed, on concrete Python / NumPy numbers.
+When JAX (or equinox) rebuilds a spec from traced or placeholder leaves inside
+``jit``, ``vmap`` or a filter, ``__init__`` is bypassed and nothing is checked,
+so a spec is checked once, where the user wrote it.
 """
 
 from __future__ import annotations
@@ -119,4 +120,30 @@ def spec(cls: type[T]) -> type[T]:
         return dataclasses.replace(self, **changes)
 
     cls.replace = replace
-    return jax.tree_util.register_dataclass(cls)
+    return _register(cls)
+
+
+def _register(cls):
+    """Register ``cls`` as a pytree whose unflattening skips ``__init__`` (and so validation):
+    JAX and equinox rebuild specs with tracers or placeholder leaves (None, object())."""
+    fields = dataclasses.fields(cls)
+    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    meta = tuple(f.name for f in fields if f.metadata.get("static", False))
+
+    def flatten_with_keys(obj):
+        children = [(jax.tree_util.GetAttrKey(name), getattr(obj, name)) for name in data]
+        return children, tuple(getattr(obj, name) for name in meta)
+
+    def flatten(obj):
+        return [getattr(obj, name) for name in data], tuple(getattr(obj, name) for name in meta)
+
+    def unflatten(aux, children):
+        obj = object.__new__(cls)
+        for name, value in zip(meta, aux):
+            object.__setattr__(obj, name, value)
+        for name, value in zip(data, children):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
