@@ -70,7 +70,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(epochs=30, times=(1.0, 31536000.0), noise_levels=(0.0, 0.05, 0.10))
+        return cls(epochs=30, times=(31536000.0,), noise_levels=(0.0, 0.05, 0.10))
 
 
 def programmed_spec(cfg: Config, prog_sigma=0.0) -> CrossbarSpec:
