@@ -7,7 +7,7 @@ widths, tile sizes, mode strings) are pytree metadata, so ``jit`` specialises on
 them; every other field is a pytree leaf.
 
 Validation runs when a spec is constructed, on concrete Python / NumPy numbers.
-When JAX (or equinox) rebuilds a spec from traced or placeholder leaves inside
+When JAX (or equinox) rebuilds a spec from traced or stand-in leaves inside
 ``jit``, ``vmap`` or a filter, ``__init__`` is bypassed and nothing is checked,
 so a spec is checked once, where the user wrote it.
 """
@@ -125,7 +125,7 @@ def spec(cls: type[T]) -> type[T]:
 
 def _register(cls):
     """Register ``cls`` as a pytree whose unflattening skips ``__init__`` (and so validation):
-    JAX and equinox rebuild specs with tracers or placeholder leaves (None, object())."""
+    JAX and equinox rebuild specs with tracers or stand-in leaves (None, object())."""
     fields = dataclasses.fields(cls)
     data = tuple(f.name for f in fields if not f.metadata.get("static", False))
     meta = tuple(f.name for f in fields if f.metadata.get("static", False))
