@@ -99,9 +99,8 @@ def chip_accuracy(hidden: int, n_out: int, spec_fn, x, y):
 
 def sweep(metric, keys, params, settings, cfg, desc):
     """Per-chip values at each setting: leaves (len(settings), n_chips)."""
-    runs = [montecarlo.evaluate(metric, keys, params, jnp.asarray(s), chunk_size=cfg.chunk_size,
-                                desc=f"{desc} {s:g}") for s in settings]
-    return jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(v) for v in leaves]), *runs)
+    return montecarlo.sweep(metric, keys, {"setting": [float(v) for v in settings]}, params,
+                            chunk_size=cfg.chunk_size, desc=desc)
 
 
 def energy_per_inference(params, hidden, n_in, n_out, cfg) -> dict[str, float]:
@@ -148,7 +147,7 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
     drift = {}
     without = chip_accuracy(hidden, n_out, lambda t: pcm_spec(cfg, t, False), x_test, y_test)
     with_comp = chip_accuracy(hidden, n_out, lambda t: pcm_spec(cfg, t, True), x_test, y_test)
-    both = lambda key, params, t: {False: without(key, params, t), True: with_comp(key, params, t)}
+    both = lambda key, params, setting: {False: without(key, params, setting), True: with_comp(key, params, setting)}
     for mode, p in trained.items():  # one compile; each chip read with and without compensation
         values = sweep(both, keys, p, cfg.times, cfg, f"{mode} PCM")
         for compensate in (False, True):
