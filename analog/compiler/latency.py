@@ -1,0 +1,104 @@
+"""Latency of a layer-pipelined stream of samples through a packed mapping.
+
+The model (in cycles; one cycle = one input vector through one box,
+``CompilerSpec.cycle_s`` seconds):
+
+* A layer with x copies splits its c input vectors over the copies, so every
+  copy runs ceil(c / x) cycles; the pieces of one copy work together (partial
+  sums), the copies independently. Task (l, s, j) = copy j of layer l on
+  sample s: ready when all copies of layer l - 1 have finished sample s and
+  copy j has finished sample s - 1.
+* A crossbar serves one piece at a time. Task (l, s, j) holds every crossbar
+  that carries a piece of that copy, for ceil(c / x) cycles times the largest
+  number of its pieces on one crossbar (1 when the packing rules hold).
+* Crossbars are granted first come, first served: tasks start in the order they
+  become ready (ties: earlier sample, then earlier layer, then copy), each as
+  soon as all its crossbars are free; no task overtakes an earlier-ready one.
+
+With every piece on a crossbar of its own the makespan has the closed form
+``sum(d) + (samples - 1) max(d)`` (:func:`ideal_latency`): the longest path
+through the layer x sample grid stays on the slowest layer.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+__all__ = ["layer_durations", "ideal_latency", "pipeline_latency"]
+
+
+def layer_durations(cycles: np.ndarray, copies: np.ndarray) -> np.ndarray:
+    """(L,) cycles each layer takes per sample: ceil(c / min(x, c))."""
+    cycles = np.asarray(cycles, dtype=np.int64)
+    used = np.minimum(np.asarray(copies, dtype=np.int64), cycles)
+    return -(-cycles // used)
+
+
+def ideal_latency(durations: np.ndarray, samples: int) -> float:
+    """Makespan (cycles) of ``samples`` samples when no two pieces share a crossbar."""
+    durations = np.asarray(durations)
+    return float(durations.sum() + (samples - 1) * durations.max())
+
+
+def _copy_tasks(n_layers, piece_layer, piece_copy, piece_crossbar):
+    """Crossbars of every (layer, copy) task, its multiplicity, and each layer's task ids."""
+    key = piece_layer.astype(np.int64) * (int(piece_copy.max()) + 1) + piece_copy
+    tasks, inverse = np.unique(key, return_inverse=True)
+    crossbars = [[] for _ in tasks]
+    for t, k in zip(inverse.tolist(), piece_crossbar.tolist()):
+        crossbars[t].append(k)
+    multiplicity = [max(np.unique(c, return_counts=True)[1]) for c in crossbars]
+    crossbars = [sorted(set(c)) for c in crossbars]
+    task_layer = (tasks // (int(piece_copy.max()) + 1)).tolist()
+    layer_tasks = [[] for _ in range(n_layers)]
+    for t, layer in enumerate(task_layer):
+        layer_tasks[layer].append(t)
+    if any(not members for members in layer_tasks):
+        raise ValueError("every layer needs at least one piece")
+    return crossbars, multiplicity, task_layer, layer_tasks
+
+
+def pipeline_latency(durations: np.ndarray, piece_layer: np.ndarray, piece_copy: np.ndarray,
+                     piece_crossbar: np.ndarray, samples: int) -> float:
+    """Makespan (cycles) of ``samples`` samples on a packed mapping (module rules).
+
+    durations: (L,) cycles per sample of each copy of each layer
+    (:func:`layer_durations`). piece_layer, piece_copy, piece_crossbar: (P,)
+    layer, copy and crossbar of every piece.
+    """
+    durations = np.asarray(durations, dtype=np.float64).tolist()
+    n_layers = len(durations)
+    crossbars, multiplicity, task_layer, layer_tasks = _copy_tasks(
+        n_layers, np.asarray(piece_layer), np.asarray(piece_copy), np.asarray(piece_crossbar))
+    hold = [durations[layer] * m for layer, m in zip(task_layer, multiplicity)]
+    free = [0.0] * (int(np.max(piece_crossbar)) + 1)
+    task_end = [[0.0] * samples for _ in task_layer]
+    layer_end = [[0.0] * samples for _ in range(n_layers)]
+    left = [[len(layer_tasks[layer])] * samples for layer in range(n_layers)]
+    wait = [[(layer > 0) + (s > 0) for s in range(samples)] for layer in task_layer]
+    ready = [(0.0, 0, 0, t) for t in layer_tasks[0]]
+
+    def release(t, s):
+        wait[t][s] -= 1
+        if wait[t][s] == 0:
+            layer = task_layer[t]
+            at = max(layer_end[layer - 1][s] if layer else 0.0, task_end[t][s - 1] if s else 0.0)
+            heapq.heappush(ready, (at, s, layer, t))
+
+    while ready:
+        time, s, layer, t = heapq.heappop(ready)
+        start = max([time] + [free[k] for k in crossbars[t]])
+        finish = start + hold[t]
+        for k in crossbars[t]:
+            free[k] = finish
+        task_end[t][s] = finish
+        if s + 1 < samples:
+            release(t, s + 1)
+        left[layer][s] -= 1
+        layer_end[layer][s] = max(layer_end[layer][s], finish)
+        if left[layer][s] == 0 and layer + 1 < n_layers:
+            for nxt in layer_tasks[layer + 1]:
+                release(nxt, s)
+    return float(layer_end[-1][-1])
