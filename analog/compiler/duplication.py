@@ -47,7 +47,7 @@ def copy_options(cycles: int, max_copies: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def duplicate(cycles: np.ndarray, areas: np.ndarray, pieces: np.ndarray, budget_cells: float,
-              crossbars: int, max_load: int, samples: int, objective: str = "latency",
+              crossbars: int, max_load: float, samples: int, objective: str = "latency",
               layer_gap: int = 1, full: np.ndarray | None = None,
               gap: float = 1e-2, time_limit: float = 10.0) -> np.ndarray | None:
     """Copies per layer, (L,) int, or None when even one copy each does not fit.
@@ -55,7 +55,8 @@ def duplicate(cycles: np.ndarray, areas: np.ndarray, pieces: np.ndarray, budget_
     cycles, areas, pieces: (L,) per single copy of each layer: input vectors per
     sample, cells, pieces; full: (L,) of those pieces, how many fill a crossbar
     (default none). budget_cells: total cells allowed. crossbars, max_load,
-    layer_gap: the packing rules the copies must leave satisfiable. gap:
+    layer_gap: the packing rules the copies must leave satisfiable (max_load
+    may be fractional: a margin on the piece slots). gap:
     HiGHS's relative optimality gap (the packing that follows costs more than
     1 %); time_limit: seconds.
     """

@@ -26,7 +26,8 @@ import heapq
 
 import numpy as np
 
-__all__ = ["layer_durations", "ideal_latency", "pipeline_latency"]
+__all__ = ["layer_durations", "ideal_latency", "pipeline_latency", "activity_windows",
+           "conflict_matrix"]
 
 
 def layer_durations(cycles: np.ndarray, copies: np.ndarray) -> np.ndarray:
@@ -40,6 +41,35 @@ def ideal_latency(durations: np.ndarray, samples: int) -> float:
     """Makespan (cycles) of ``samples`` samples when no two pieces share a crossbar."""
     durations = np.asarray(durations)
     return float(durations.sum() + (samples - 1) * durations.max())
+
+
+def activity_windows(durations: np.ndarray, samples: int) -> np.ndarray:
+    """(L, 2) cycles from the start of layer l on sample 0 to its end on the last
+    sample, in the private-crossbar schedule end[l, s] = max(end[l-1, s],
+    end[l, s-1]) + d_l."""
+    durations = np.asarray(durations, dtype=np.float64)
+    end = np.zeros((len(durations), samples))
+    for layer, d in enumerate(durations):
+        previous = end[layer - 1] if layer else np.zeros(samples)
+        t = 0.0
+        for s in range(samples):
+            t = max(t, previous[s]) + d
+            end[layer, s] = t
+    return np.stack([end[:, 0] - durations, end[:, -1]], axis=1)
+
+
+def conflict_matrix(durations: np.ndarray, samples: int) -> np.ndarray:
+    """(L, L) expected cycles layers l and m would wait for each other on a shared
+    crossbar: the overlap of their activity windows times both duty cycles
+    (share of its window a layer is busy). Zero on the diagonal."""
+    durations = np.asarray(durations, dtype=np.float64)
+    windows = activity_windows(durations, samples)
+    duty = samples * durations / (windows[:, 1] - windows[:, 0])
+    overlap = np.clip(np.minimum(windows[:, None, 1], windows[None, :, 1])
+                      - np.maximum(windows[:, None, 0], windows[None, :, 0]), 0, None)
+    out = overlap * duty[:, None] * duty[None, :]
+    np.fill_diagonal(out, 0.0)
+    return out
 
 
 def _copy_tasks(n_layers, piece_layer, piece_copy, piece_crossbar):

@@ -3,14 +3,18 @@
 Strategies:
   ``"reference"``: the RRAM-NAS reference's choices: copies maximise the
     bottleneck throughput, pieces are placed first-fit in a random order.
-  ``"greedy"``: copies minimise the pipeline latency; pieces are placed biggest
-    first, each on the least busy crossbar that takes it (first fit when there
-    is no budget).
+  ``"greedy"``: copies minimise the pipeline latency; pieces are placed by the
+    fastest of a few recipes (biggest-area or longest-side first; each on the
+    crossbar that conflicts least in time with the layers already on it, or
+    that holds the fewest layers, or best fit); first fit decreasing when there
+    is no budget.
   ``"search"``: the greedy copies, and a biased random-key genetic search
     (pymoo BRKGA) over the placement order, seeded with the greedy order, that
     minimises the latency (with a budget) or the crossbar count (without).
 
-With a budget, the copies may use ``margin`` of the budget's cells; the margin
+With a budget, the copies may use ``margin`` of the budget's cells (and, for
+the greedy and search strategies, of its piece slots, max_load per crossbar,
+which bind for depth-wise networks full of small pieces); the margin
 starts at ``margins[0]`` and steps down whenever the packing fails (the
 reference's loop, 0.95 to 0.60). After a packing succeeds, the greedy and search
 strategies fill the spare cells: one copy at a time goes to the layer that cuts
@@ -27,15 +31,17 @@ from analog.compiler import search
 from analog.compiler.boxes import (Pieces, copy_pieces, layer_areas, layer_cycles,
                                    layer_piece_counts, network_pieces)
 from analog.compiler.duplication import duplicate
-from analog.compiler.latency import ideal_latency, layer_durations, pipeline_latency
+from analog.compiler.latency import conflict_matrix, ideal_latency, layer_durations, pipeline_latency
 from analog.compiler.network import CompilerSpec, Network
-from analog.compiler.packing import Placement, default_order, pack, pack_or_fail
+from analog.compiler.packing import Placement, default_order, pack
 
 __all__ = ["Mapping", "compile", "STRATEGIES", "MARGINS"]
 
 STRATEGIES = ("reference", "greedy", "search")
 MARGINS = tuple(np.round(np.arange(0.95, 0.599, -0.05), 2))
 MAX_FILL = 24
+RECIPES = tuple((order, rule, model) for order in (0, 1) for rule, model in
+                (("balanced", "windows"), ("balanced", "count"), ("best_fit", "count")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +93,7 @@ class Mapping:
                 "margin": self.margin}
 
 
+
 def _check(network: Network, budget: int | None, strategy: str) -> None:
     if not isinstance(network, Network):
         raise TypeError(f"network must be an analog.compiler.Network, got {type(network).__name__}")
@@ -96,49 +103,44 @@ def _check(network: Network, budget: int | None, strategy: str) -> None:
         raise ValueError(f"budget = {budget!r} is invalid: allowed a positive int or None")
 
 
-def _greedy(pieces: Pieces, spec: CompilerSpec, budget: int, durations: np.ndarray):
-    """Fastest of the heuristic placements (two orders x two rules), or (None, failed piece)."""
-    best, best_latency, failed = None, np.inf, None
-    orders = (default_order(pieces), np.lexsort((-pieces.area, -np.maximum(pieces.rows, pieces.cols))))
-    for order in orders:
-        for rule in ("balanced", "best_fit"):
-            placement, miss = pack_or_fail(pieces, spec, budget, order, rule, durations)
-            if placement is None:
-                failed = miss if failed is None else failed
-                continue
-            latency = pipeline_latency(durations, pieces.layer, pieces.copy, placement.crossbar,
-                                       spec.samples)
-            if latency < best_latency:
-                best, best_latency = placement, latency
-    return best, failed
+def _greedy(pieces: Pieces, spec: CompilerSpec, budget: int, durations: np.ndarray,
+            recipes=RECIPES):
+    """Fastest placement over the recipes: (placement, latency in cycles, recipe), or
+    (None, inf, None) when no recipe packs.
+
+    A recipe is (order, rule, conflict model): order 0 = biggest area first,
+    1 = longest side first; conflict model "windows" = activity-window overlap
+    (:func:`conflict_matrix`), "count" = one per pair of layers.
+    """
+    conflicts = {"windows": conflict_matrix(durations, spec.samples), "count": None}
+    orders = (default_order(pieces),
+              np.lexsort((-pieces.area, -np.maximum(pieces.rows, pieces.cols))))
+    best = (None, np.inf, None)
+    for recipe in recipes:
+        order, rule, model = recipe
+        placement = pack(pieces, spec, budget, orders[order], rule, conflicts[model])
+        if placement is None:
+            continue
+        latency = pipeline_latency(durations, pieces.layer, pieces.copy, placement.crossbar,
+                                   spec.samples)
+        if latency < best[1]:
+            best = (placement, latency, recipe)
+    return best
 
 
-def _place(pieces: Pieces, spec: CompilerSpec, budget: int | None, strategy: str,
-           durations: np.ndarray, seed: int, search_options: dict):
-    """A placement of ``pieces`` by ``strategy``, or (None, index of a piece that did not fit)."""
-    if strategy == "reference":
-        order = np.argsort(np.random.default_rng(seed).random(len(pieces)))
-        return pack_or_fail(pieces, spec, budget, order=order)
-    if budget is None:
-        placement, failed = pack_or_fail(pieces, spec, None)
-    else:
-        placement, failed = _greedy(pieces, spec, budget, durations)
-    if strategy == "search" and placement is not None:
-        rule = "first_fit" if budget is None else "balanced"
-        placement = search.search_order(pieces, spec, budget, rule, durations, seed=seed,
-                                        start=default_order(pieces), **search_options)
-    return placement, failed
+def _fill(base: Pieces, cycles: np.ndarray, copies: np.ndarray, placed: tuple,
+          spec: CompilerSpec, budget: int):
+    """Add copies while they pack and pay: each step gives one more copy to the layer
+    that cuts the private-crossbar latency most per cell, and keeps it if the winning
+    recipe still packs and the packed latency drops (up to ``MAX_FILL`` tries).
 
-
-def _fill(base: Pieces, cycles: np.ndarray, copies: np.ndarray, pieces: Pieces,
-          placement: Placement, spec: CompilerSpec, budget: int):
-    """Add copies while they still pack: each step gives one more copy to the layer
-    that cuts the private-crossbar latency most per cell, and keeps it if the
-    greedy packing still succeeds (up to ``MAX_FILL`` packings)."""
+    placed: (pieces, placement, latency, recipe) of the current mapping.
+    """
     n_layers = len(cycles)
     areas = layer_areas(base, n_layers)
     floor = (layer_piece_counts(base, n_layers) * cycles).sum() / budget
     exhausted = np.zeros(n_layers, dtype=bool)
+    pieces, placement, latency, recipe = placed
     for _ in range(MAX_FILL):
         spare = budget * spec.cells - pieces.area.sum()
         now = layer_durations(cycles, copies)
@@ -155,12 +157,12 @@ def _fill(base: Pieces, cycles: np.ndarray, copies: np.ndarray, pieces: Pieces,
         more = copies.copy()
         more[layer] += 1
         more_pieces = copy_pieces(base, more)
-        more_placement = pack(more_pieces, spec, budget, rule="balanced",
-                              layer_time=layer_durations(cycles, more))
-        if more_placement is None:
+        more_placement, more_latency, _ = _greedy(more_pieces, spec, budget,
+                                                  layer_durations(cycles, more), [recipe])
+        if more_placement is None or more_latency >= latency:
             exhausted[layer] = True
             continue
-        copies, pieces, placement = more, more_pieces, more_placement
+        copies, pieces, placement, latency = more, more_pieces, more_placement, more_latency
     return copies, pieces, placement
 
 
@@ -175,13 +177,32 @@ def _plans(base: Pieces, cycles: np.ndarray, budget: int | None, spec: CompilerS
         areas, counts = layer_areas(base, n_layers), layer_piece_counts(base, n_layers)
         full = np.bincount(base.layer, weights=base.area == spec.cells, minlength=n_layers)
         for margin in margins:
+            load = spec.max_load if strategy == "reference" else margin * spec.max_load
             copies = duplicate(cycles, areas, counts, margin * budget * spec.cells, budget,
-                               spec.max_load, spec.samples, objective, spec.layer_gap, full)
+                               load, spec.samples, objective, spec.layer_gap, full)
             if copies is not None and copies.tobytes() not in tried:
                 tried.add(copies.tobytes())
                 yield float(margin), copies
     if ones.tobytes() not in tried:
         yield None, ones
+
+
+def _first_placement(base, cycles, budget, spec, strategy, margins, duplicate_layers, seed):
+    """(margin, copies, pieces, placement, latency, recipe) of the first plan that packs."""
+    for margin, copies in _plans(base, cycles, budget if duplicate_layers else None, spec,
+                                 strategy, margins):
+        pieces = copy_pieces(base, copies)
+        durations = layer_durations(cycles, copies)
+        if strategy == "reference":
+            order = np.argsort(np.random.default_rng(seed).random(len(pieces)))
+            placement, latency, recipe = pack(pieces, spec, budget, order=order), None, None
+        elif budget is None:
+            placement, latency, recipe = pack(pieces, spec, None), None, (0, "first_fit", "count")
+        else:
+            placement, latency, recipe = _greedy(pieces, spec, budget, durations)
+        if placement is not None:
+            return margin, copies, pieces, placement, latency, recipe
+    return None
 
 
 def compile(network: Network, budget: int | None = None, spec: CompilerSpec = CompilerSpec(),
@@ -194,32 +215,32 @@ def compile(network: Network, budget: int | None = None, spec: CompilerSpec = Co
     per layer even with a budget. margins: cell shares to try, largest first
     (default: the reference's 0.95, 0.90, ..., 0.60; every other one for the
     greedy and search strategies, whose fill step uses the rest). seed: random
-    order of the reference strategy and the search.
+    order of the reference strategy and the search. search_options: keyword
+    arguments of :func:`analog.compiler.search.search_order`.
     """
     _check(network, budget, strategy)
     if margins is None:
         margins = MARGINS if strategy == "reference" else MARGINS[::2]
-    search_options = search_options or {}
     base = network_pieces(network, spec)
     n_layers = len(network.layers)
     cycles = layer_cycles(base, n_layers)
-    ones = np.ones(n_layers, dtype=np.int64)
-    isaac = ideal_latency(layer_durations(cycles, ones), spec.samples)
-    plans = _plans(base, cycles, budget if duplicate_layers else None, spec, strategy, margins)
-    for margin, copies in plans:
-        pieces = copy_pieces(base, copies)
-        durations = layer_durations(cycles, copies)
-        placement, _ = _place(pieces, spec, budget, strategy, durations, seed, search_options)
-        if placement is not None:
-            break
-    else:
+    isaac = ideal_latency(layer_durations(cycles, np.ones(n_layers, dtype=np.int64)), spec.samples)
+    first = _first_placement(base, cycles, budget, spec, strategy, margins, duplicate_layers, seed)
+    if first is None:
         raise ValueError(f"{network.name!r} does not fit in {budget} crossbars of "
                          f"{spec.xbar_rows}x{spec.xbar_cols} with these rules "
                          f"(one copy of each layer is {len(base)} pieces, "
                          f"{base.area.sum() / spec.cells:.1f} crossbars of cells)")
+    margin, copies, pieces, placement, latency, recipe = first
     if budget is not None and strategy != "reference" and duplicate_layers:
-        copies, pieces, placement = _fill(base, cycles, copies, pieces, placement, spec, budget)
-        durations = layer_durations(cycles, copies)
+        copies, pieces, placement = _fill(base, cycles, copies, (pieces, placement, latency, recipe),
+                                          spec, budget)
+    durations = layer_durations(cycles, copies)
+    if strategy == "search":
+        _, rule, model = recipe
+        conflict = conflict_matrix(durations, spec.samples) if model == "windows" else None
+        placement = search.search_order(pieces, spec, budget, rule, durations, conflict, seed=seed,
+                                        start=default_order(pieces), **(search_options or {}))
     latency = pipeline_latency(durations, pieces.layer, pieces.copy, placement.crossbar, spec.samples)
     ideal = ideal_latency(durations, spec.samples)
     return Mapping(network, spec, strategy, budget, margin, copies, pieces, placement, durations,

@@ -16,8 +16,10 @@ Crossbar choice:
     one is opened when none does (fewest crossbars).
   ``"best_fit"``: all crossbars open; the fullest one that takes the piece.
   ``"balanced"``: all crossbars open; the one that takes the piece with the
-    least busy time so far (sum of the per-sample durations of the layers on
-    it), so that layers that share a crossbar rarely wait for each other.
+    least conflict with the layers already on it (``conflict[l, m]``: how long
+    layers l and m would wait for each other on one crossbar, e.g.
+    :func:`analog.compiler.latency.conflict_matrix`; default 1 per pair, which
+    balances the layer count), ties to the lowest index.
 """
 
 from __future__ import annotations
@@ -88,21 +90,20 @@ def _fit(ems: list, h: int, w: int, rows: int, cols: int):
 
 def pack(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = None,
          order: np.ndarray | None = None, rule: str = "first_fit",
-         layer_time: np.ndarray | None = None) -> Placement | None:
+         conflict: np.ndarray | None = None) -> Placement | None:
     """Place every piece (module rules); None if ``n_crossbars`` are not enough.
 
     n_crossbars: the budget (None: as many as first fit needs; ``"balanced"``
     and ``"best_fit"`` spread over all of them and need a budget). order: (P,)
     the order pieces are placed in (default :func:`default_order`).
-    layer_time: (L,) busy time one piece of each layer adds to its crossbar,
-    for ``"balanced"`` (default 1 each).
+    conflict: (L, L) cost of two layers sharing a crossbar, for ``"balanced"``.
     """
-    return pack_or_fail(pieces, spec, n_crossbars, order, rule, layer_time)[0]
+    return pack_or_fail(pieces, spec, n_crossbars, order, rule, conflict)[0]
 
 
 def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = None,
                  order: np.ndarray | None = None, rule: str = "first_fit",
-                 layer_time: np.ndarray | None = None) -> tuple[Placement | None, int | None]:
+                 conflict: np.ndarray | None = None) -> tuple[Placement | None, int | None]:
     """:func:`pack`, and the index of the first piece that found no room (or None)."""
     if rule not in RULES:
         raise ValueError(f"rule = {rule!r} is invalid: allowed one of {RULES}")
@@ -111,7 +112,8 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
     n_pieces = len(pieces)
     order = default_order(pieces) if order is None else np.asarray(order)
     n_layers = int(pieces.layer.max()) + 1
-    layer_time = np.ones(n_layers) if layer_time is None else np.asarray(layer_time, dtype=np.float64)
+    conflict = (np.ones((n_layers, n_layers)) if conflict is None
+                else np.asarray(conflict, dtype=np.float64))
     limit = n_pieces if n_crossbars is None else n_crossbars
     rows, cols, gap = spec.xbar_rows, spec.xbar_cols, spec.layer_gap
     if np.any(pieces.rows > rows) or np.any(pieces.cols > cols):
@@ -121,7 +123,7 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
     free = np.full(limit, rows * cols, dtype=np.int64)
     max_h = np.full(limit, rows, dtype=np.int64)
     max_w = np.full(limit, cols, dtype=np.int64)
-    busy = np.zeros(limit)
+    hosts = np.zeros((limit, n_layers))                            # pieces of layer m on k
     blocked = np.zeros((limit, n_layers + 2 * gap), dtype=bool)     # column = layer + gap
     n_open = 0 if rule == "first_fit" else limit
     where = np.full((n_pieces, 3), -1, dtype=np.int64)
@@ -131,7 +133,8 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
               & (free[:n_open] >= h * w) & (max_h[:n_open] >= h) & (max_w[:n_open] >= w))
         candidates = np.flatnonzero(ok)
         if rule == "balanced":
-            candidates = candidates[np.argsort(busy[candidates], kind="stable")]
+            cost = hosts[candidates] @ conflict[:, layer]
+            candidates = candidates[np.argsort(cost, kind="stable")]
         elif rule == "best_fit":
             candidates = candidates[np.argsort(free[candidates], kind="stable")]
         spot = None
@@ -147,7 +150,7 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
         ems[k] = _split(ems[k], box)
         load[k] += 1
         free[k] -= h * w
-        busy[k] += layer_time[layer]
+        hosts[k, layer] += 1
         max_h[k] = max((e[2] - e[0] for e in ems[k]), default=0)
         max_w[k] = max((e[3] - e[1] for e in ems[k]), default=0)
         blocked[k, layer:layer + 2 * gap + 1] = True

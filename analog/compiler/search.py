@@ -34,28 +34,30 @@ def order_fitness(placement: Placement | None, pieces: Pieces, spec: CompilerSpe
 
 
 class _OrderProblem(ElementwiseProblem):
-    def __init__(self, pieces, spec, budget, rule, durations):
+    def __init__(self, pieces, spec, budget, rule, durations, conflict):
         super().__init__(n_var=len(pieces), n_obj=1, xl=0.0, xu=1.0)
-        self.args = (pieces, spec, budget, rule, durations)
+        self.args = (pieces, spec, budget, rule, durations, conflict)
 
     def _evaluate(self, keys, out, *args, **kwargs):
-        pieces, spec, budget, rule, durations = self.args
+        pieces, spec, budget, rule, durations, conflict = self.args
         placement = pack(pieces, spec, budget, order=np.argsort(keys, kind="stable"), rule=rule,
-                         layer_time=durations)
+                         conflict=conflict)
         out["F"] = order_fitness(placement, pieces, spec, budget, durations)
 
 
 def search_order(pieces: Pieces, spec: CompilerSpec, budget: int | None, rule: str,
-                 durations: np.ndarray, seed: int = 0, start: np.ndarray | None = None,
+                 durations: np.ndarray, conflict: np.ndarray | None = None, seed: int = 0, start: np.ndarray | None = None,
                  population: int = 24, generations: int = 15, elite: float = 0.25,
                  mutants: float = 0.15, bias: float = 0.7) -> Placement | None:
     """Best placement found by BRKGA; ``start`` (an order) is in the first population.
+
+    rule, conflict: the packing rule and conflict matrix of :func:`pack`.
 
     population x generations packings are evaluated (plus the start). elite,
     mutants: shares of the population kept as elites and drawn fresh each
     generation; bias: chance a child takes an elite parent's key.
     """
-    problem = _OrderProblem(pieces, spec, budget, rule, durations)
+    problem = _OrderProblem(pieces, spec, budget, rule, durations, conflict)
     rng = np.random.default_rng(seed)
     keys = rng.random((population, len(pieces)))
     if start is not None:
@@ -68,4 +70,4 @@ def search_order(pieces: Pieces, spec: CompilerSpec, budget: int | None, rule: s
     if not np.isfinite(result.F[0]):
         return None
     return pack(pieces, spec, budget, order=np.argsort(result.X, kind="stable"), rule=rule,
-                layer_time=durations)
+                conflict=conflict)

@@ -165,7 +165,8 @@ def test_compile_with_a_budget_duplicates_and_beats_isaac():
     assert mapping.n_crossbars <= 80
     assert mapping.pieces.area.sum() <= 80 * SPEC.cells
     assert mapping.copies.max() > 1
-    assert mapping.speedup_vs_isaac > 6 and mapping.utilisation >= 0.8
+    assert mapping.speedup_vs_isaac > 6 and mapping.utilisation >= 0.7
+    assert compile(net, 60, SPEC).utilisation >= 0.8
     # the mapping's copies are what the pieces say
     assert np.array_equal(np.bincount(mapping.pieces.layer, minlength=len(net)),
                           mapping.copies * np.bincount(network_pieces(net, SPEC).layer))
