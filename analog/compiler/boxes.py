@@ -69,7 +69,10 @@ class Pieces:
 
     layer: index of the layer in the network; copy: which duplicate of that
     layer (0 .. copies - 1); rows, cols: size in cells; cycles: input vectors the
-    piece serves per sample when the layer has a single copy.
+    piece serves per sample when the layer has a single copy; box: which box of
+    its layer the piece tiles (a grouped layer has one box per chunk; default 0).
+    The pieces of one box copy work together (partial sums); different boxes and
+    copies are independent.
     """
 
     layer: np.ndarray
@@ -77,6 +80,11 @@ class Pieces:
     rows: np.ndarray
     cols: np.ndarray
     cycles: np.ndarray
+    box: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.box is None:
+            object.__setattr__(self, "box", np.zeros_like(self.layer))
 
     def __len__(self) -> int:
         return len(self.layer)
@@ -90,9 +98,9 @@ def network_pieces(network: Network, spec: CompilerSpec) -> Pieces:
     """One copy of every layer, partitioned into crossbar-sized pieces."""
     entries = []
     for index, layer in enumerate(network.layers):
-        for box in layer_boxes(layer, spec):
+        for b, box in enumerate(layer_boxes(layer, spec)):
             for piece in partition(box, spec.xbar_rows, spec.xbar_cols):
-                entries.append((index, 0, piece.rows, piece.cols, piece.cycles))
+                entries.append((index, 0, piece.rows, piece.cols, piece.cycles, b))
     columns = np.array(entries, dtype=np.int64).T
     return Pieces(*columns)
 
@@ -106,7 +114,7 @@ def copy_pieces(pieces: Pieces, copies: np.ndarray) -> Pieces:
     starts = np.repeat(np.cumsum(repeat) - repeat, repeat)
     copy = np.arange(len(index)) - starts
     return Pieces(pieces.layer[index], copy, pieces.rows[index], pieces.cols[index],
-                  pieces.cycles[index])
+                  pieces.cycles[index], pieces.box[index])
 
 
 def layer_cycles(pieces: Pieces, n_layers: int) -> np.ndarray:

@@ -3,19 +3,21 @@
 The model (in cycles; one cycle = one input vector through one box,
 ``CompilerSpec.cycle_s`` seconds):
 
-* A layer with x copies splits its c input vectors over the copies, so every
-  copy runs ceil(c / x) cycles; the pieces of one copy work together (partial
-  sums), the copies independently. Task (l, s, j) = copy j of layer l on
-  sample s: ready when all copies of layer l - 1 have finished sample s and
-  copy j has finished sample s - 1.
-* A crossbar serves one piece at a time. Task (l, s, j) holds every crossbar
-  that carries a piece of that copy, for ceil(c / x) cycles times the largest
-  number of its pieces on one crossbar (1 when the packing rules hold).
+* A layer with x copies splits the c input vectors of each of its boxes over
+  the copies, so every box copy runs ceil(c / x) cycles. The pieces of one box
+  copy work together (partial sums); different boxes (the chunks of a grouped
+  layer) and copies work independently. Task (l, j, b, s) = box b of copy j
+  of layer l on sample s: ready when all tasks of layer l - 1 have finished
+  sample s and the task has finished sample s - 1.
+* A crossbar serves one piece at a time. A task holds every crossbar that
+  carries one of its pieces, for ceil(c / x) cycles times the largest number of
+  its pieces on one crossbar (1 when the packing rules hold).
 * Crossbars are granted first come, first served: tasks start in the order they
-  become ready (ties: earlier sample, then earlier layer, then copy), each as
+  become ready (ties: earlier sample, then earlier layer, then task), each as
   soon as all its crossbars are free; no task overtakes an earlier-ready one.
 
-With every piece on a crossbar of its own the makespan has the closed form
+With every piece on a crossbar of its own, the slowest box of each layer sets
+its pace, d_l = ceil(max box cycles / x_l), and the makespan has the closed form
 ``sum(d) + (samples - 1) max(d)`` (:func:`ideal_latency`): the longest path
 through the layer x sample grid stays on the slowest layer.
 """
@@ -25,6 +27,8 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
+
+from analog.compiler.boxes import Pieces
 
 __all__ = ["layer_durations", "ideal_latency", "pipeline_latency", "activity_windows",
            "conflict_matrix"]
@@ -72,38 +76,38 @@ def conflict_matrix(durations: np.ndarray, samples: int) -> np.ndarray:
     return out
 
 
-def _copy_tasks(n_layers, piece_layer, piece_copy, piece_crossbar):
-    """Crossbars of every (layer, copy) task, its multiplicity, and each layer's task ids."""
-    key = piece_layer.astype(np.int64) * (int(piece_copy.max()) + 1) + piece_copy
-    tasks, inverse = np.unique(key, return_inverse=True)
-    crossbars = [[] for _ in tasks]
-    for t, k in zip(inverse.tolist(), piece_crossbar.tolist()):
+def _tasks(pieces: Pieces, copies: np.ndarray, crossbar: np.ndarray):
+    """Per (layer, copy, box) task: crossbars, hold time (cycles), layer; and each layer's tasks."""
+    n_layers = len(copies)
+    key = np.stack([pieces.layer, pieces.copy, pieces.box], axis=1)
+    keys, task = np.unique(key, axis=0, return_inverse=True)
+    task = task.ravel()
+    cycles = pieces.cycles[np.unique(task, return_index=True)[1]]
+    used = np.minimum(np.asarray(copies)[keys[:, 0]], cycles)
+    duration = -(-cycles // used)
+    crossbars = [[] for _ in keys]
+    for t, k in zip(task.tolist(), np.asarray(crossbar).tolist()):
         crossbars[t].append(k)
-    multiplicity = [max(np.unique(c, return_counts=True)[1]) for c in crossbars]
+    hold = [float(d) * max(c.count(k) for k in c) for d, c in zip(duration, crossbars)]
     crossbars = [sorted(set(c)) for c in crossbars]
-    task_layer = (tasks // (int(piece_copy.max()) + 1)).tolist()
+    task_layer = keys[:, 0].tolist()
     layer_tasks = [[] for _ in range(n_layers)]
     for t, layer in enumerate(task_layer):
         layer_tasks[layer].append(t)
     if any(not members for members in layer_tasks):
         raise ValueError("every layer needs at least one piece")
-    return crossbars, multiplicity, task_layer, layer_tasks
+    return crossbars, hold, task_layer, layer_tasks
 
 
-def pipeline_latency(durations: np.ndarray, piece_layer: np.ndarray, piece_copy: np.ndarray,
-                     piece_crossbar: np.ndarray, samples: int) -> float:
+def pipeline_latency(pieces: Pieces, copies: np.ndarray, crossbar: np.ndarray, samples: int) -> float:
     """Makespan (cycles) of ``samples`` samples on a packed mapping (module rules).
 
-    durations: (L,) cycles per sample of each copy of each layer
-    (:func:`layer_durations`). piece_layer, piece_copy, piece_crossbar: (P,)
-    layer, copy and crossbar of every piece.
+    pieces: every piece of every copy (``Pieces``, with layer, copy and box);
+    copies: (L,) copies per layer; crossbar: (P,) crossbar of every piece.
     """
-    durations = np.asarray(durations, dtype=np.float64).tolist()
-    n_layers = len(durations)
-    crossbars, multiplicity, task_layer, layer_tasks = _copy_tasks(
-        n_layers, np.asarray(piece_layer), np.asarray(piece_copy), np.asarray(piece_crossbar))
-    hold = [durations[layer] * m for layer, m in zip(task_layer, multiplicity)]
-    free = [0.0] * (int(np.max(piece_crossbar)) + 1)
+    n_layers = len(copies)
+    crossbars, hold, task_layer, layer_tasks = _tasks(pieces, copies, crossbar)
+    free = [0.0] * (int(np.max(crossbar)) + 1)
     task_end = [[0.0] * samples for _ in task_layer]
     layer_end = [[0.0] * samples for _ in range(n_layers)]
     left = [[len(layer_tasks[layer])] * samples for layer in range(n_layers)]

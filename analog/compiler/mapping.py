@@ -6,8 +6,8 @@ Strategies:
   ``"greedy"``: copies minimise the pipeline latency; pieces are placed by the
     fastest of a few recipes (biggest-area or longest-side first; each on the
     crossbar that conflicts least in time with the layers already on it, or
-    that holds the fewest layers, or best fit); first fit decreasing when there
-    is no budget.
+    that holds the fewest layers, or best fit); without a budget, the fewest
+    crossbars first fit reaches over a few orders.
   ``"search"``: the greedy copies, and a biased random-key genetic search
     (pymoo BRKGA) over the placement order, seeded with the greedy order, that
     minimises the latency (with a budget) or the crossbar count (without).
@@ -40,8 +40,10 @@ __all__ = ["Mapping", "compile", "STRATEGIES", "MARGINS"]
 STRATEGIES = ("reference", "greedy", "search")
 MARGINS = tuple(np.round(np.arange(0.95, 0.599, -0.05), 2))
 MAX_FILL = 24
+FILL_PATIENCE = 6
 RECIPES = tuple((order, rule, model) for order in (0, 1) for rule, model in
-                (("balanced", "windows"), ("balanced", "count"), ("best_fit", "count")))
+                (("balanced", "windows"), ("balanced", "busy"), ("balanced", "count"),
+                 ("best_fit", "count")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,16 +105,18 @@ def _check(network: Network, budget: int | None, strategy: str) -> None:
         raise ValueError(f"budget = {budget!r} is invalid: allowed a positive int or None")
 
 
-def _greedy(pieces: Pieces, spec: CompilerSpec, budget: int, durations: np.ndarray,
-            recipes=RECIPES):
+def _greedy(pieces: Pieces, spec: CompilerSpec, budget: int, copies: np.ndarray,
+            durations: np.ndarray, recipes=RECIPES):
     """Fastest placement over the recipes: (placement, latency in cycles, recipe), or
     (None, inf, None) when no recipe packs.
 
     A recipe is (order, rule, conflict model): order 0 = biggest area first,
     1 = longest side first; conflict model "windows" = activity-window overlap
-    (:func:`conflict_matrix`), "count" = one per pair of layers.
+    (:func:`conflict_matrix`), "busy" = the cycles per sample the crossbar is
+    already busy, "count" = the number of layers already on it.
     """
-    conflicts = {"windows": conflict_matrix(durations, spec.samples), "count": None}
+    conflicts = {"windows": conflict_matrix(durations, spec.samples), "count": None,
+                 "busy": np.repeat(np.asarray(durations, dtype=np.float64)[:, None], len(durations), 1)}
     orders = (default_order(pieces),
               np.lexsort((-pieces.area, -np.maximum(pieces.rows, pieces.cols))))
     best = (None, np.inf, None)
@@ -121,18 +125,28 @@ def _greedy(pieces: Pieces, spec: CompilerSpec, budget: int, durations: np.ndarr
         placement = pack(pieces, spec, budget, orders[order], rule, conflicts[model])
         if placement is None:
             continue
-        latency = pipeline_latency(durations, pieces.layer, pieces.copy, placement.crossbar,
-                                   spec.samples)
+        latency = pipeline_latency(pieces, copies, placement.crossbar, spec.samples)
         if latency < best[1]:
             best = (placement, latency, recipe)
     return best
+
+
+def _fewest(pieces: Pieces, spec: CompilerSpec, seed: int, tries: int = 4) -> Placement:
+    """First fit in the fewest crossbars over a few orders: biggest area first,
+    longest side first, and ``tries`` random orders."""
+    rng = np.random.default_rng(seed)
+    orders = [default_order(pieces), np.lexsort((-pieces.area, -np.maximum(pieces.rows, pieces.cols)))]
+    orders += [rng.permutation(len(pieces)) for _ in range(tries)]
+    placements = [pack(pieces, spec, None, order) for order in orders]
+    return min(placements, key=lambda p: p.n_crossbars)
 
 
 def _fill(base: Pieces, cycles: np.ndarray, copies: np.ndarray, placed: tuple,
           spec: CompilerSpec, budget: int):
     """Add copies while they pack and pay: each step gives one more copy to the layer
     that cuts the private-crossbar latency most per cell, and keeps it if the winning
-    recipe still packs and the packed latency drops (up to ``MAX_FILL`` tries).
+    recipe still packs and the packed latency drops (up to ``MAX_FILL`` tries,
+    stopping after ``FILL_PATIENCE`` rejections in a row).
 
     placed: (pieces, placement, latency, recipe) of the current mapping.
     """
@@ -141,7 +155,10 @@ def _fill(base: Pieces, cycles: np.ndarray, copies: np.ndarray, placed: tuple,
     floor = (layer_piece_counts(base, n_layers) * cycles).sum() / budget
     exhausted = np.zeros(n_layers, dtype=bool)
     pieces, placement, latency, recipe = placed
+    misses = 0
     for _ in range(MAX_FILL):
+        if misses == FILL_PATIENCE:
+            break
         spare = budget * spec.cells - pieces.area.sum()
         now = layer_durations(cycles, copies)
         base_cost = now.sum() + (spec.samples - 1) * max(now.max(), floor)
@@ -157,12 +174,14 @@ def _fill(base: Pieces, cycles: np.ndarray, copies: np.ndarray, placed: tuple,
         more = copies.copy()
         more[layer] += 1
         more_pieces = copy_pieces(base, more)
-        more_placement, more_latency, _ = _greedy(more_pieces, spec, budget,
+        more_placement, more_latency, _ = _greedy(more_pieces, spec, budget, more,
                                                   layer_durations(cycles, more), [recipe])
         if more_placement is None or more_latency >= latency:
             exhausted[layer] = True
+            misses += 1
             continue
         copies, pieces, placement, latency = more, more_pieces, more_placement, more_latency
+        misses = 0
     return copies, pieces, placement
 
 
@@ -197,9 +216,9 @@ def _first_placement(base, cycles, budget, spec, strategy, margins, duplicate_la
             order = np.argsort(np.random.default_rng(seed).random(len(pieces)))
             placement, latency, recipe = pack(pieces, spec, budget, order=order), None, None
         elif budget is None:
-            placement, latency, recipe = pack(pieces, spec, None), None, (0, "first_fit", "count")
+            placement, latency, recipe = _fewest(pieces, spec, seed), None, (0, "first_fit", "count")
         else:
-            placement, latency, recipe = _greedy(pieces, spec, budget, durations)
+            placement, latency, recipe = _greedy(pieces, spec, budget, copies, durations)
         if placement is not None:
             return margin, copies, pieces, placement, latency, recipe
     return None
@@ -239,9 +258,9 @@ def compile(network: Network, budget: int | None = None, spec: CompilerSpec = Co
     if strategy == "search":
         _, rule, model = recipe
         conflict = conflict_matrix(durations, spec.samples) if model == "windows" else None
-        placement = search.search_order(pieces, spec, budget, rule, durations, conflict, seed=seed,
+        placement = search.search_order(pieces, spec, budget, rule, copies, conflict, seed=seed,
                                         start=default_order(pieces), **(search_options or {}))
-    latency = pipeline_latency(durations, pieces.layer, pieces.copy, placement.crossbar, spec.samples)
+    latency = pipeline_latency(pieces, copies, placement.crossbar, spec.samples)
     ideal = ideal_latency(durations, spec.samples)
     return Mapping(network, spec, strategy, budget, margin, copies, pieces, placement, durations,
                    latency * spec.cycle_s, ideal * spec.cycle_s, isaac * spec.cycle_s)

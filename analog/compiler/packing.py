@@ -123,7 +123,7 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
     free = np.full(limit, rows * cols, dtype=np.int64)
     max_h = np.full(limit, rows, dtype=np.int64)
     max_w = np.full(limit, cols, dtype=np.int64)
-    hosts = np.zeros((limit, n_layers))                            # pieces of layer m on k
+    pressure = np.zeros((limit, n_layers))    # conflict a piece of layer l would meet on k
     blocked = np.zeros((limit, n_layers + 2 * gap), dtype=bool)     # column = layer + gap
     n_open = 0 if rule == "first_fit" else limit
     where = np.full((n_pieces, 3), -1, dtype=np.int64)
@@ -133,8 +133,7 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
               & (free[:n_open] >= h * w) & (max_h[:n_open] >= h) & (max_w[:n_open] >= w))
         candidates = np.flatnonzero(ok)
         if rule == "balanced":
-            cost = hosts[candidates] @ conflict[:, layer]
-            candidates = candidates[np.argsort(cost, kind="stable")]
+            candidates = candidates[np.argsort(pressure[candidates, layer], kind="stable")]
         elif rule == "best_fit":
             candidates = candidates[np.argsort(free[candidates], kind="stable")]
         spot = None
@@ -150,7 +149,8 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
         ems[k] = _split(ems[k], box)
         load[k] += 1
         free[k] -= h * w
-        hosts[k, layer] += 1
+        if rule == "balanced":
+            pressure[k] += conflict[layer]
         max_h[k] = max((e[2] - e[0] for e in ems[k]), default=0)
         max_w[k] = max((e[3] - e[1] for e in ems[k]), default=0)
         blocked[k, layer:layer + 2 * gap + 1] = True

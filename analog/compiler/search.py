@@ -23,30 +23,31 @@ __all__ = ["order_fitness", "search_order"]
 
 
 def order_fitness(placement: Placement | None, pieces: Pieces, spec: CompilerSpec,
-                  budget: int | None, durations: np.ndarray) -> float:
+                  budget: int | None, copies: np.ndarray) -> float:
     """Score of a placement (lower is better); infinity if it did not fit."""
     if placement is None:
         return np.inf
     if budget is not None:
-        return pipeline_latency(durations, pieces.layer, pieces.copy, placement.crossbar, spec.samples)
+        return pipeline_latency(pieces, copies, placement.crossbar, spec.samples)
     fill = np.bincount(placement.crossbar, weights=pieces.area, minlength=placement.n_crossbars)
     return placement.n_crossbars + fill.min() / spec.cells
 
 
 class _OrderProblem(ElementwiseProblem):
-    def __init__(self, pieces, spec, budget, rule, durations, conflict):
+    def __init__(self, pieces, spec, budget, rule, copies, conflict):
         super().__init__(n_var=len(pieces), n_obj=1, xl=0.0, xu=1.0)
-        self.args = (pieces, spec, budget, rule, durations, conflict)
+        self.args = (pieces, spec, budget, rule, copies, conflict)
 
     def _evaluate(self, keys, out, *args, **kwargs):
-        pieces, spec, budget, rule, durations, conflict = self.args
+        pieces, spec, budget, rule, copies, conflict = self.args
         placement = pack(pieces, spec, budget, order=np.argsort(keys, kind="stable"), rule=rule,
                          conflict=conflict)
-        out["F"] = order_fitness(placement, pieces, spec, budget, durations)
+        out["F"] = order_fitness(placement, pieces, spec, budget, copies)
 
 
 def search_order(pieces: Pieces, spec: CompilerSpec, budget: int | None, rule: str,
-                 durations: np.ndarray, conflict: np.ndarray | None = None, seed: int = 0, start: np.ndarray | None = None,
+                 copies: np.ndarray, conflict: np.ndarray | None = None, seed: int = 0,
+                 start: np.ndarray | None = None,
                  population: int = 24, generations: int = 15, elite: float = 0.25,
                  mutants: float = 0.15, bias: float = 0.7) -> Placement | None:
     """Best placement found by BRKGA; ``start`` (an order) is in the first population.
@@ -57,7 +58,7 @@ def search_order(pieces: Pieces, spec: CompilerSpec, budget: int | None, rule: s
     mutants: shares of the population kept as elites and drawn fresh each
     generation; bias: chance a child takes an elite parent's key.
     """
-    problem = _OrderProblem(pieces, spec, budget, rule, durations, conflict)
+    problem = _OrderProblem(pieces, spec, budget, rule, copies, conflict)
     rng = np.random.default_rng(seed)
     keys = rng.random((population, len(pieces)))
     if start is not None:

@@ -133,29 +133,45 @@ def test_duplication_is_optimal_and_within_budget():
     assert duplicate(cycles, areas, counts, 1000, 40, 6, samples) is None   # one copy each = 1700 cells
 
 
+def toy(layer, copy, cycles, box=None):
+    n = len(layer)
+    return Pieces(np.array(layer), np.array(copy), np.full(n, 8), np.full(n, 8), np.array(cycles),
+                  None if box is None else np.array(box))
+
+
 def test_latency_of_a_two_layer_toy_matches_the_hand_worked_values():
     # layer A: 4 cycles, layer B: 2 cycles, 3 samples
-    d = np.array([4, 2])
-    assert ideal_latency(d, 3) == 4 + 2 + 2 * 4 == 14
-    layer, copy = np.array([0, 1]), np.array([0, 0])
-    assert pipeline_latency(d, layer, copy, np.array([0, 1]), 3) == 14      # private crossbars
+    assert ideal_latency(np.array([4, 2]), 3) == 4 + 2 + 2 * 4 == 14
+    pieces, ones = toy([0, 1], [0, 0], [4, 2]), np.ones(2, int)
+    assert pipeline_latency(pieces, ones, np.array([0, 1]), 3) == 14      # private crossbars
     # one shared crossbar: A0 [0,4] B0 [4,6] A1 [6,10] B1 [10,12] A2 [12,16] B2 [16,18]
-    assert pipeline_latency(d, layer, copy, np.array([0, 0]), 3) == 18
+    assert pipeline_latency(pieces, ones, np.array([0, 0]), 3) == 18
     # A in two copies (2 cycles each) on crossbars 0 and 1, B shares crossbar 0 with copy 0:
     # A(s0) [0,2] both; B(s0) [2,4] on 0; A(s1) copy 1 [2,4], copy 0 waits for B: [4,6]; B(s1) [6,8]
-    d2 = layer_durations(np.array([4, 2]), np.array([2, 1]))
-    assert d2.tolist() == [2, 2]
-    assert pipeline_latency(d2, np.array([0, 0, 1]), np.array([0, 1, 0]), np.array([0, 1, 0]), 2) == 8
-    assert ideal_latency(d2, 2) == 6
+    copies = np.array([2, 1])
+    assert layer_durations(np.array([4, 2]), copies).tolist() == [2, 2]
+    pieces = toy([0, 0, 1], [0, 1, 0], [4, 4, 2])
+    assert pipeline_latency(pieces, copies, np.array([0, 1, 0]), 2) == 8
+    assert ideal_latency(np.array([2, 2]), 2) == 6
+    # two tiles of one box work together; two boxes (chunks) of one layer do not:
+    # A = box 0 (3 cycles, crossbars 0 and 1) + box 1 (1 cycle, crossbar 2); B (2 cycles) on crossbar 2.
+    # box 1 (s0) [0,1]; B(s0) waits for box 0: [3,5]; box 1 (s1) ready 1, crossbar 2 free: [1,2];
+    # box 0 (s1) [3,6]; B(s1) [6,8]
+    pieces = toy([0, 0, 0, 1], [0, 0, 0, 0], [3, 3, 1, 2], box=[0, 0, 1, 0])
+    assert pipeline_latency(pieces, np.ones(2, int), np.array([0, 1, 2, 2]), 2) == 8
 
 
 def test_private_crossbars_give_the_closed_form():
     rng = np.random.default_rng(3)
     for _ in range(5):
-        d = rng.integers(1, 20, 6)
-        pieces = rng.integers(1, 4, 6)
-        layer = np.repeat(np.arange(6), pieces)
-        assert pipeline_latency(d, layer, np.zeros_like(layer), np.arange(len(layer)), 5) == ideal_latency(d, 5)
+        cycles = rng.integers(1, 40, 6)
+        copies = rng.integers(1, 5, 6)
+        per_copy = rng.integers(1, 4, 6)
+        layer = np.repeat(np.arange(6), per_copy * copies)
+        copy = np.concatenate([np.repeat(np.arange(x), p) for x, p in zip(copies, per_copy)])
+        pieces = toy(layer, copy, cycles[layer])
+        d = layer_durations(cycles, copies)
+        assert pipeline_latency(pieces, copies, np.arange(len(layer)), 5) == ideal_latency(d, 5)
 
 
 def test_compile_with_a_budget_duplicates_and_beats_isaac():
