@@ -105,3 +105,23 @@ def band_plot(path: Path, x, curves: dict[str, np.ndarray], xlabel: str, ylabel:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def line_plot(path: Path, curves: dict[str, tuple], xlabel: str, ylabel: str, title: str = "",
+              logy: bool = False) -> Path:
+    """One marked line per curve; ``curves[name] = (x, y)``."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, marker="o", label=name)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -39,7 +39,7 @@ def layer_boxes(layer: Layer, spec: CompilerSpec) -> list[Box]:
     Grouped conv (depth-wise when groups = C): every group needs its own input
     vector, so a box holding q groups is (k_h k_w C_in/g) x (q C_out/g) and runs
     q H_out W_out cycles; the groups are cut into chunks of
-    max(1, g // spec.depthwise_split). Dense: in x out, one cycle per vector.
+    max(1, g // spec.depthwise_split) groups (fewer if that is wider than a crossbar). Dense: in x out, one cycle per vector.
     """
     k = layer.kernel[0] * layer.kernel[1]
     if layer.groups == 1:
@@ -47,7 +47,8 @@ def layer_boxes(layer: Layer, spec: CompilerSpec) -> list[Box]:
     g = layer.groups
     rows = k * layer.in_channels // g
     cols_per_group = layer.out_channels // g
-    chunk = max(1, g // spec.depthwise_split)
+    # a chunk never outgrows a crossbar's width, so every piece serves only its own groups
+    chunk = max(1, min(g // spec.depthwise_split, spec.xbar_cols // max(1, cols_per_group)))
     sizes = [min(chunk, g - start) for start in range(0, g, chunk)]
     return [Box(rows, q * cols_per_group, q * layer.pixels) for q in sizes]
 

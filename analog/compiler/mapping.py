@@ -105,6 +105,20 @@ def _check(network: Network, budget: int | None, strategy: str) -> None:
         raise ValueError(f"budget = {budget!r} is invalid: allowed a positive int or None")
 
 
+def _conflict(model: str, durations: np.ndarray, samples: int) -> np.ndarray | None:
+    """(L, L) conflict matrix of a recipe's model (see :func:`_greedy`)."""
+    if model == "windows":
+        return conflict_matrix(durations, samples)
+    if model == "busy":
+        return np.repeat(np.asarray(durations, dtype=np.float64)[:, None], len(durations), 1)
+    return None
+
+
+def _orders(pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
+    """Placement orders: biggest area first, longest side first."""
+    return default_order(pieces), np.lexsort((-pieces.area, -np.maximum(pieces.rows, pieces.cols)))
+
+
 def _greedy(pieces: Pieces, spec: CompilerSpec, budget: int, copies: np.ndarray,
             durations: np.ndarray, recipes=RECIPES):
     """Fastest placement over the recipes: (placement, latency in cycles, recipe), or
@@ -115,14 +129,12 @@ def _greedy(pieces: Pieces, spec: CompilerSpec, budget: int, copies: np.ndarray,
     (:func:`conflict_matrix`), "busy" = the cycles per sample the crossbar is
     already busy, "count" = the number of layers already on it.
     """
-    conflicts = {"windows": conflict_matrix(durations, spec.samples), "count": None,
-                 "busy": np.repeat(np.asarray(durations, dtype=np.float64)[:, None], len(durations), 1)}
-    orders = (default_order(pieces),
-              np.lexsort((-pieces.area, -np.maximum(pieces.rows, pieces.cols))))
+    orders = _orders(pieces)
     best = (None, np.inf, None)
     for recipe in recipes:
         order, rule, model = recipe
-        placement = pack(pieces, spec, budget, orders[order], rule, conflicts[model])
+        placement = pack(pieces, spec, budget, orders[order], rule,
+                         _conflict(model, durations, spec.samples))
         if placement is None:
             continue
         latency = pipeline_latency(pieces, copies, placement.crossbar, spec.samples)
@@ -135,8 +147,7 @@ def _fewest(pieces: Pieces, spec: CompilerSpec, seed: int, tries: int = 4) -> Pl
     """First fit in the fewest crossbars over a few orders: biggest area first,
     longest side first, and ``tries`` random orders."""
     rng = np.random.default_rng(seed)
-    orders = [default_order(pieces), np.lexsort((-pieces.area, -np.maximum(pieces.rows, pieces.cols)))]
-    orders += [rng.permutation(len(pieces)) for _ in range(tries)]
+    orders = list(_orders(pieces)) + [rng.permutation(len(pieces)) for _ in range(tries)]
     placements = [pack(pieces, spec, None, order) for order in orders]
     return min(placements, key=lambda p: p.n_crossbars)
 
@@ -256,10 +267,10 @@ def compile(network: Network, budget: int | None = None, spec: CompilerSpec = Co
                                           spec, budget)
     durations = layer_durations(cycles, copies)
     if strategy == "search":
-        _, rule, model = recipe
-        conflict = conflict_matrix(durations, spec.samples) if model == "windows" else None
-        placement = search.search_order(pieces, spec, budget, rule, copies, conflict, seed=seed,
-                                        start=default_order(pieces), **(search_options or {}))
+        order, rule, model = recipe
+        placement = search.search_order(pieces, spec, budget, rule, copies,
+                                        _conflict(model, durations, spec.samples), seed=seed,
+                                        start=_orders(pieces)[order], **(search_options or {}))
     latency = pipeline_latency(pieces, copies, placement.crossbar, spec.samples)
     ideal = ideal_latency(durations, spec.samples)
     return Mapping(network, spec, strategy, budget, margin, copies, pieces, placement, durations,

@@ -21,8 +21,8 @@ class Layer:
     kind: ``"conv"`` or ``"dense"``. kernel: (k_h, k_w) (``(1, 1)`` for dense).
     in_channels / out_channels: C_in, C_out (features for dense). groups: conv
     groups (C_in = C_out = groups is depth-wise). out_size: (H_out, W_out) output
-    pixels per sample for a conv; for dense, ``vectors`` is the number of input
-    vectors per sample (1 for a classifier head).
+    pixels per sample for a conv; for dense, the number of input vectors per
+    sample as (n, 1) ((1, 1) for a classifier head).
     """
 
     name: str = static()

@@ -50,6 +50,9 @@ def test_boxes_of_conv_depthwise_dense_and_grouped():
     assert layer_boxes(conv("dw", 16, 16, 3, 8, groups=16), SPEC.replace(depthwise_split=1)) == [Box(9, 16, 1024)]
     dense = Layer(name="fc", kind="dense", in_channels=100, out_channels=10)
     assert layer_boxes(dense, SPEC) == [Box(100, 10, 1)]
+    wide = layer_boxes(conv("dw", 700, 700, 3, 2, groups=700), SPEC)   # 700 // 5 = 140 > 128 columns
+    assert [b.cols for b in wide] == [128] * 5 + [60] and wide[0] == Box(9, 128, 128 * 4)
+    assert sum(b.cycles for b in wide) == 700 * 4
     grouped = conv("g", 8, 4, 1, 5, groups=2)       # 2 groups of 4 -> 2 outputs each
     assert layer_boxes(grouped, SPEC) == [Box(4, 2, 25), Box(4, 2, 25)]
 

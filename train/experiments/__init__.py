@@ -8,6 +8,7 @@ from types import ModuleType
 
 EXPERIMENTS = {
     "analog-mlp": "train.experiments.analog_mlp",
+    "compile": "train.experiments.edge_compile",
 }
 
 
