@@ -123,7 +123,10 @@ def pipeline_latency(pieces: Pieces, copies: np.ndarray, crossbar: np.ndarray, s
 
     while ready:
         time, s, layer, t = heapq.heappop(ready)
-        start = max([time] + [free[k] for k in crossbars[t]])
+        start = time
+        for k in crossbars[t]:
+            if free[k] > start:
+                start = free[k]
         finish = start + hold[t]
         for k in crossbars[t]:
             free[k] = finish
@@ -131,7 +134,8 @@ def pipeline_latency(pieces: Pieces, copies: np.ndarray, crossbar: np.ndarray, s
         if s + 1 < samples:
             release(t, s + 1)
         left[layer][s] -= 1
-        layer_end[layer][s] = max(layer_end[layer][s], finish)
+        if finish > layer_end[layer][s]:
+            layer_end[layer][s] = finish
         if left[layer][s] == 0 and layer + 1 < n_layers:
             for nxt in layer_tasks[layer + 1]:
                 release(nxt, s)

@@ -126,11 +126,13 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
     pressure = np.zeros((limit, n_layers))    # conflict a piece of layer l would meet on k
     blocked = np.zeros((limit, n_layers + 2 * gap), dtype=bool)     # column = layer + gap
     n_open = 0 if rule == "first_fit" else limit
+    room = np.ones(limit, dtype=bool)         # load < max_load
     where = np.full((n_pieces, 3), -1, dtype=np.int64)
-    for p in order:
-        layer, h, w = int(pieces.layer[p]), int(pieces.rows[p]), int(pieces.cols[p])
-        ok = ((load[:n_open] < spec.max_load) & ~blocked[:n_open, layer + gap]
-              & (free[:n_open] >= h * w) & (max_h[:n_open] >= h) & (max_w[:n_open] >= w))
+    layers, heights, widths = pieces.layer.tolist(), pieces.rows.tolist(), pieces.cols.tolist()
+    for p in order.tolist():
+        layer, h, w = layers[p], heights[p], widths[p]
+        ok = room[:n_open] & (free[:n_open] >= h * w) & (max_h[:n_open] >= h) & (max_w[:n_open] >= w)
+        ok &= ~blocked[:n_open, layer + gap]
         candidates = np.flatnonzero(ok)
         if rule == "balanced":
             candidates = candidates[np.argsort(pressure[candidates, layer], kind="stable")]
@@ -148,6 +150,7 @@ def pack_or_fail(pieces: Pieces, spec: CompilerSpec, n_crossbars: int | None = N
         box = (spot[0], spot[1], spot[0] + h, spot[1] + w)
         ems[k] = _split(ems[k], box)
         load[k] += 1
+        room[k] = load[k] < spec.max_load
         free[k] -= h * w
         if rule == "balanced":
             pressure[k] += conflict[layer]

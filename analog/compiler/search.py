@@ -49,8 +49,12 @@ def search_order(pieces: Pieces, spec: CompilerSpec, budget: int | None, rule: s
                  copies: np.ndarray, conflict: np.ndarray | None = None, seed: int = 0,
                  start: np.ndarray | None = None,
                  population: int = 24, generations: int = 15, elite: float = 0.25,
-                 mutants: float = 0.15, bias: float = 0.7) -> Placement | None:
+                 mutants: float = 0.15, bias: float = 0.7, spread: float = 0.05) -> Placement | None:
     """Best placement found by BRKGA; ``start`` (an order) is in the first population.
+
+    The rest of the first population are the start's keys plus Gaussian noise of
+    std ``spread`` (so they are local variations of it, most of which still
+    pack), or uniform random keys without a start.
 
     rule, conflict: the packing rule and conflict matrix of :func:`pack`.
 
@@ -62,7 +66,10 @@ def search_order(pieces: Pieces, spec: CompilerSpec, budget: int | None, rule: s
     rng = np.random.default_rng(seed)
     keys = rng.random((population, len(pieces)))
     if start is not None:
-        keys[0, np.asarray(start)] = np.linspace(0.0, 1.0, len(pieces))
+        ranked = np.empty(len(pieces))
+        ranked[np.asarray(start)] = np.linspace(0.0, 1.0, len(pieces))
+        keys = np.clip(ranked + spread * rng.standard_normal(keys.shape), 0.0, 1.0)
+        keys[0] = ranked
     n_elites = max(1, int(round(elite * population)))
     n_mutants = max(1, int(round(mutants * population)))
     algorithm = BRKGA(n_elites=n_elites, n_offsprings=population - n_elites - n_mutants,
