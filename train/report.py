@@ -83,6 +83,20 @@ def write_results(out_dir: Path, title: str, sections: Sequence[tuple[str, str]]
     return path
 
 
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, grid, legend, save and close a figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def band_plot(path: Path, x, curves: dict[str, np.ndarray], xlabel: str, ylabel: str,
               title: str = "", logx: bool = False) -> Path:
     """Median line and 5-95 % band per curve; ``curves[name]`` is (len(x), n_chips)."""
@@ -95,33 +109,18 @@ def band_plot(path: Path, x, curves: dict[str, np.ndarray], xlabel: str, ylabel:
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, xlabel, ylabel, title)
 
 
 def line_plot(path: Path, curves: dict[str, tuple], xlabel: str, ylabel: str, title: str = "",
-              logy: bool = False) -> Path:
-    """One marked line per curve; ``curves[name] = (x, y)``."""
+              logy: bool = False, hlines: dict[str, float] | None = None) -> Path:
+    """One marked line per curve, ``curves[name] = (x, y)``; dashed reference lines
+    ``hlines[label] = y``."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     for name, (x, y) in curves.items():
         ax.plot(x, y, marker="o", label=name)
+    for label, y in (hlines or {}).items():
+        ax.axhline(y, color="0.4", ls="--", lw=0.8, label=label)
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, xlabel, ylabel, title)

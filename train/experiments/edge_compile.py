@@ -201,8 +201,9 @@ def plot_mapping(mapping: Mapping, path: Path, columns: int = 12) -> Path:
 
 
 def _plots(out_dir: Path, results: dict) -> None:
-    for metric, ylabel, fname in (("utilisation", "utilisation of the budget", "utilisation.png"),
-                                  ("speedup_vs_isaac", "speed-up over ISAAC-like", "speedup.png")):
+    for metric, ylabel, fname, hlines in (
+            ("utilisation", "utilisation of the budget", "utilisation.png", {"80 %": 0.8}),
+            ("speedup_vs_isaac", "speed-up over ISAAC-like", "speedup.png", {"1x": 1.0, "6x": 6.0})):
         curves = {}
         for name, result in results.items():
             budgets = [k for k in result if isinstance(k, int) and not isinstance(k, bool)]
@@ -210,7 +211,7 @@ def _plots(out_dir: Path, results: dict) -> None:
                 values = [getattr(result[b][strategy], metric) for b in budgets]
                 curves[f"{name} {strategy}"] = (budgets, values)
         report.line_plot(out_dir / fname, curves, "crossbar budget", ylabel,
-                         logy=metric == "speedup_vs_isaac")
+                         logy=metric == "speedup_vs_isaac", hlines=hlines)
 
 
 def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
