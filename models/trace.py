@@ -26,6 +26,8 @@ __all__ = ["trace"]
 _CONVS = (nn.Conv, AnalogConv)
 _DENSES = (nn.Dense, AnalogDense)
 _STREAMS = ("params", "dropout", "program", "read")
+# layers with weights the compiler has no box rule for: refuse rather than drop them
+_UNSUPPORTED = (nn.ConvTranspose, nn.ConvLocal, nn.DenseGeneral, nn.Einsum)
 
 
 def _pair(values: tuple) -> tuple[int, int]:
@@ -75,13 +77,17 @@ def trace(model: nn.Module, input_shape: tuple, name: str | None = None, **apply
         features (1 for a (batch, features) input).
 
     Raises:
-        ValueError: if the model calls no conv or dense layer.
+        ValueError: if the model calls no conv or dense layer, or a weight layer
+            without a mapping rule (ConvTranspose, ConvLocal, DenseGeneral, Einsum).
     """
     layers = []
 
     def record(next_fun, args, kwargs, context):
         out = next_fun(*args, **kwargs)
         module = context.module
+        if context.method_name == "__call__" and isinstance(module, _UNSUPPORTED):
+            raise ValueError(f"trace: {type(module).__name__} {'/'.join(module.path)!r} has no "
+                             "crossbar mapping rule; use nn.Conv / nn.Dense (or the Analog layers)")
         if context.method_name == "__call__" and isinstance(module, _CONVS + _DENSES):
             layer_name = "/".join(module.path) or type(module).__name__
             x_shape, y_shape = tuple(args[0].shape), tuple(out.shape)

@@ -131,3 +131,13 @@ def test_no_conv_or_dense_raises():
 
     with pytest.raises(ValueError, match="no conv or dense"):
         trace(NoWeights(), (4, 4, 3))
+
+
+def test_a_weight_layer_without_a_mapping_rule_raises():
+    class Upsampler(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.ConvTranspose(4, (2, 2), strides=(2, 2), name="up")(nn.Conv(4, (3, 3))(x))
+
+    with pytest.raises(ValueError, match="ConvTranspose 'up'"):
+        trace(Upsampler(), (8, 8, 3))
