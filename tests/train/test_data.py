@@ -289,3 +289,41 @@ def test_batches_generator():
     rest = list(data.batches(key, x, y, 5, drop_remainder=False))
     assert [len(b[1]) for b in rest] == [5, 5, 5, 5, 3]
     assert sorted(int(i) for _, yb in rest for i in yb) == list(range(23))
+
+
+def _write_cifar_fixture(folder, n_train=4, n_test=3):
+    """The python-pickle layout: data_batch_1..5 and test_batch, dicts of bytes keys."""
+    import pickle
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    images = {}
+    for name, n in [(f"data_batch_{i}", n_train) for i in range(1, 6)] + [("test_batch", n_test)]:
+        hwc = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        raw = hwc.transpose(0, 3, 1, 2).reshape(n, 3072)          # R plane, G plane, B plane
+        labels = list(rng.integers(0, 10, n))
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": raw, b"labels": labels, b"batch_label": name.encode()}, f)
+        images[name] = (hwc, labels)
+    return images
+
+
+def test_cifar10_pickle_loader_round_trip(tmp_path):
+    images = _write_cifar_fixture(tmp_path / "cifar-10-batches-py")
+    ds = data.load("cifar10", data_dir=tmp_path, flatten=False)      # parent folder accepted
+    assert ds.x_train.shape == (20, 32, 32, 3) and ds.x_test.shape == (3, 32, 32, 3)
+    np.testing.assert_allclose(ds.x_train[4:8] * 255, images["data_batch_2"][0], atol=1e-4)
+    np.testing.assert_array_equal(ds.y_test, images["test_batch"][1])
+    assert ds.x_train.dtype == np.float32 and 0 <= ds.x_train.min() and ds.x_train.max() <= 1
+    assert data.load("cifar10", data_dir=tmp_path / "cifar-10-batches-py", flatten=True).x_test.shape == (3, 3072)
+
+
+def test_cifar10_missing_or_malformed_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data_batch_1"):
+        data.load("cifar10", data_dir=tmp_path)
+    _write_cifar_fixture(tmp_path / "c")
+    import pickle
+    with open(tmp_path / "c" / "test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, f)
+    with pytest.raises(ValueError, match="3072"):
+        data.load("cifar10", data_dir=tmp_path / "c")

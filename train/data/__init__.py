@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 
 from .batching import batches, epoch_batches
+from .cifar import load_cifar10
 from .dataset import Dataset
 from .idx import load_mnist_idx, read_idx
 from .images import load_digits, load_mnist_sample
 
 EMBEDDED = ("digits", "mnist_sample")
-ON_DISK = ("mnist_idx", "fashion_mnist_idx")
+ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10")
 DATASETS = EMBEDDED + ON_DISK
 
 
@@ -29,13 +30,16 @@ def load(
 
     "digits" and "mnist_sample" ship with installed packages and take no
     `data_dir`; "mnist_idx" and "fashion_mnist_idx" read the four standard IDX
-    files from `data_dir`. See the individual loaders for shapes and ranges.
+    files from `data_dir`, "cifar10" the python-pickle release. See the
+    individual loaders for shapes and ranges.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
     if name in ON_DISK:
         if data_dir is None:
             raise ValueError(f"data set {name!r} is read from disk: pass data_dir (--data PATH)")
+        if name == "cifar10":
+            return load_cifar10(data_dir, flatten=flatten)
         return load_mnist_idx(data_dir, seed=seed, flatten=flatten, name=name)
     if data_dir is not None:
         raise ValueError(
@@ -52,6 +56,7 @@ __all__ = [
     "batches",
     "epoch_batches",
     "load",
+    "load_cifar10",
     "load_digits",
     "load_mnist_idx",
     "load_mnist_sample",
