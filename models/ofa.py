@@ -90,13 +90,19 @@ def smallest() -> np.ndarray:
     return np.zeros(N_GENES, dtype=np.int64)
 
 
-def _block_plan():
+def _scaled(channels: int, width: float) -> int:
+    """Channels under a width multiplier (multiples of 8, as MobileNets round)."""
+    return channels if width == 1.0 else make_divisible(channels * width, 8)
+
+
+def _block_plan(width: float = 1.0):
     """(stage, index, in_channels, out, stride, act, se) of the 16 possible blocks."""
-    plan, channels = [], FIRST
-    for s, (width, stride, act, se) in enumerate(STAGES):
+    plan, channels = [], _scaled(FIRST, width)
+    for s, (out, stride, act, se) in enumerate(STAGES):
+        out = _scaled(out, width)
         for j in range(MAX_DEPTH):
-            plan.append((s, j, channels if j == 0 else width, width, stride if j == 0 else 1, act, se))
-        channels = width
+            plan.append((s, j, channels if j == 0 else out, out, stride if j == 0 else 1, act, se))
+        channels = out
     return plan
 
 
@@ -162,41 +168,45 @@ class Block(nn.Module):
 
 
 class _Body(nn.Module):
-    """Stem, first block, the stages (given as Block factories), head."""
+    """Stem, first block and head shared by the supernet and its sub-networks."""
 
     num_classes: int
     bn_momentum: float
+    width: float
 
     def stem(self, x, train):
         bn = lambda name: nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                                        name=name)
-        x = nn.hard_swish(bn("stem_bn")(nn.Conv(STEM, (3, 3), strides=2, padding=((1, 1), (1, 1)),
+        stem, first = _scaled(STEM, self.width), _scaled(FIRST, self.width)
+        x = nn.hard_swish(bn("stem_bn")(nn.Conv(stem, (3, 3), strides=2, padding=((1, 1), (1, 1)),
                                                use_bias=False, name="stem")(x)))
-        y = Depthwise(FIRST, (3, 3), padding=((1, 1), (1, 1)), feature_group_count=FIRST,
+        y = Depthwise(first, (3, 3), padding=((1, 1), (1, 1)), feature_group_count=first,
                       use_bias=False, name="first_depthwise")(x)
         y = nn.relu(bn("first_depthwise_bn")(y))
-        y = bn("first_project_bn")(nn.Conv(FIRST, (1, 1), use_bias=False, name="first_project")(y))
+        y = bn("first_project_bn")(nn.Conv(first, (1, 1), use_bias=False, name="first_project")(y))
         return x + y
 
     def head(self, x, train):
         bn = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, name="last_bn")
-        x = nn.hard_swish(bn(nn.Conv(LAST, (1, 1), use_bias=False, name="last")(x)))
-        x = nn.hard_swish(nn.Dense(FEATURES, name="features")(x.mean(axis=(1, 2))))
+        x = nn.hard_swish(bn(nn.Conv(_scaled(LAST, self.width), (1, 1), use_bias=False, name="last")(x)))
+        x = nn.hard_swish(nn.Dense(_scaled(FEATURES, self.width), name="features")(x.mean(axis=(1, 2))))
         return nn.Dense(self.num_classes, name="classifier")(x)
 
 
 class Supernet(_Body):
     """The widest, deepest network; ``genes`` (36 ints, may be traced) pick the
-    sub-network that runs. x: (B, H, W, C) -> logits (B, num_classes)."""
+    sub-network that runs. x: (B, H, W, C) -> logits (B, num_classes).
+    width: multiplier on every layer's channels (1.0 = the paper's space)."""
 
     num_classes: int = 10
     bn_momentum: float = 0.9
+    width: float = 1.0
 
     @nn.compact
     def __call__(self, x, genes, train: bool = False):
         genes = jnp.asarray(genes)
         x = self.stem(x, train)
-        for b, (s, j, cin, out, stride, act, se) in enumerate(_block_plan()):
+        for b, (s, j, cin, out, stride, act, se) in enumerate(_block_plan(self.width)):
             mid_max = _mid(cin, max(EXPANDS))
             k = jnp.asarray(KERNELS)[genes[b]]
             mid = jnp.asarray([_mid(cin, e) for e in EXPANDS])[genes[N_BLOCKS + b]]
@@ -219,11 +229,12 @@ class SubNet(_Body):
     arch: Arch = None
     num_classes: int = 10
     bn_momentum: float = 0.9
+    width: float = 1.0
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         x = self.stem(x, train)
-        for b, (s, j, cin, out, stride, act, se) in enumerate(_block_plan()):
+        for b, (s, j, cin, out, stride, act, se) in enumerate(_block_plan(self.width)):
             if j >= self.arch.depths[s]:
                 continue
             x = Block(out, self.arch.kernels[b], _mid(cin, self.arch.expands[b]), stride, act, se,
@@ -242,12 +253,13 @@ def _cut(path, big: jax.Array, shape: tuple) -> jax.Array:
     return big[tuple(index)]
 
 
-def extract(variables: dict, arch: Arch, input_shape: tuple, num_classes: int = 10) -> dict:
+def extract(variables: dict, arch: Arch, input_shape: tuple, num_classes: int = 10,
+            width: float = 1.0) -> dict:
     """Variables of ``SubNet(arch)`` cut out of the supernet's ``variables`` (pure).
 
     input_shape: (H, W, C) of one sample (only to learn the sub-network's shapes).
     """
-    sub = SubNet(arch=arch, num_classes=num_classes)
+    sub = SubNet(arch=arch, num_classes=num_classes, width=width)
     shapes = jax.eval_shape(lambda: sub.init(jax.random.PRNGKey(0), jnp.zeros((1, *input_shape))))
     return jax.tree_util.tree_map_with_path(
         lambda path, leaf: _cut(path, _lookup(variables, path), leaf.shape), shapes)
@@ -259,11 +271,13 @@ def _lookup(tree, path):
     return tree
 
 
-def param_count(arch: Arch, in_channels: int, num_classes: int = 10) -> int:
+def param_count(arch: Arch, in_channels: int, num_classes: int = 10, width: float = 1.0) -> int:
     """Trainable parameters that ``arch`` implies (convs, BN scale and bias, dense)."""
     bn = lambda c: 2 * c
-    total = 9 * in_channels * STEM + bn(STEM) + 9 * FIRST + bn(FIRST) + FIRST * FIRST + bn(FIRST)
-    for b, (s, j, cin, out, stride, act, se) in enumerate(_block_plan()):
+    stem, first = _scaled(STEM, width), _scaled(FIRST, width)
+    last, features = _scaled(LAST, width), _scaled(FEATURES, width)
+    total = 9 * in_channels * stem + bn(stem) + 9 * first + bn(first) + first * first + bn(first)
+    for b, (s, j, cin, out, stride, act, se) in enumerate(_block_plan(width)):
         if j >= arch.depths[s]:
             continue
         mid, k = _mid(cin, arch.expands[b]), arch.kernels[b]
@@ -271,5 +285,6 @@ def param_count(arch: Arch, in_channels: int, num_classes: int = 10) -> int:
         if se:
             sm = _se_mid(mid)
             total += mid * sm + sm + sm * mid + mid
-    total += 96 * LAST + bn(LAST) + LAST * FEATURES + FEATURES + FEATURES * num_classes + num_classes
+    top = _scaled(STAGES[-1][0], width)
+    total += top * last + bn(last) + last * features + features + features * num_classes + num_classes
     return total

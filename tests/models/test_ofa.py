@@ -68,3 +68,16 @@ def test_genes_decode_canonicalise_and_trace():
     net = trace(ofa.SubNet(arch=ofa.decode(ofa.largest())), (64, 64, 3))
     depthwise = [layer for layer in net.layers if layer.groups > 1]
     assert len(depthwise) == 1 + ofa.N_BLOCKS and all(l.kernel == (7, 7) for l in depthwise[1:])
+
+
+def test_width_multiplier_scales_every_layer_and_keeps_counts_exact():
+    genes = np.random.default_rng(2).integers(0, 3, ofa.N_GENES)
+    counts = {}
+    for width in (1.0, 0.5, 0.25):
+        shapes = jax.eval_shape(lambda w=width: ofa.Supernet(width=w).init(
+            jax.random.PRNGKey(0), jnp.zeros((1, *SHAPE)), ofa.largest()))
+        sub = jax.eval_shape(lambda v, w=width: ofa.extract(v, ofa.decode(genes), SHAPE, width=w), shapes)
+        counts[width] = n_params(sub["params"])
+        assert counts[width] == ofa.param_count(ofa.decode(genes), 1, width=width)
+        assert n_params(shapes["params"]) == ofa.param_count(ofa.decode(ofa.largest()), 1, width=width)
+    assert counts[1.0] > 2 * counts[0.5] > 4 * counts[0.25] / 2
