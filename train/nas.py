@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.problem import ElementwiseProblem
 from pymoo.indicators.hv import HV
@@ -33,26 +36,113 @@ from pymoo.optimize import minimize
 from analog.compiler import CompilerSpec, compile
 from models import ofa
 from models.trace import trace
+from train.data import epoch_batches
+from train.loop import cross_entropy
 
-__all__ = ["LatencyOracle", "Evaluation", "nsga2", "random_search", "pareto", "hypervolume"]
+__all__ = ["train_supernet", "AccuracyOracle", "LatencyOracle", "Evaluation", "nsga2",
+           "random_search", "pareto", "hypervolume", "MOBILENETV3_SMALL"]
+
+# torchvision's MobileNetV3-small written in the OFA space (expansion 72/16 -> 4, 88/24 -> 4,
+# 96/24 -> 4, 240/40 -> 6, 120/40 -> 3, 144/48 -> 3, 288/48 -> 6, 576/96 -> 6); unused blocks 3 / 3
+MOBILENETV3_SMALL = ofa.Arch(kernels=(3, 3, 3, 3, 5, 5, 5, 3, 5, 5, 3, 3, 5, 5, 5, 3),
+                             expands=(4, 4, 3, 3, 4, 6, 6, 3, 3, 3, 3, 3, 6, 6, 6, 3),
+                             depths=(2, 3, 2, 3))
+
+
+def train_supernet(model: ofa.Supernet, x: np.ndarray, y: np.ndarray, *, epochs: int,
+                   batch_size: int, learning_rate: float, seed: int, random_subnets: int = 1,
+                   on_epoch_end: Callable[[int, float], None] | None = None) -> dict:
+    """Train the supernet with the sandwich rule; returns its variables.
+
+    Every step sums the losses of the largest, the smallest and ``random_subnets``
+    uniformly drawn sub-networks on the same batch (one ``lax.scan`` over them,
+    one over the batches of an epoch). Adam with a cosine decay.
+    x: (n, H, W, C) float32, y: (n,) int labels.
+    """
+    root = jax.random.PRNGKey(seed)
+    variables = jax.jit(lambda: model.init(root, jnp.zeros((1, *x.shape[1:])), ofa.largest()))()
+    steps = epochs * (len(x) // batch_size)
+    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, max(1, steps)))
+    fixed = jnp.stack([jnp.asarray(ofa.largest()), jnp.asarray(ofa.smallest())])
+
+    def loss_fn(params, stats, xb, yb, genes):
+        def one(stats, g):
+            logits, updated = model.apply({"params": params, "batch_stats": stats}, xb, g, train=True,
+                                          mutable=["batch_stats"])
+            return updated["batch_stats"], cross_entropy(logits, yb)
+        stats, losses = jax.lax.scan(one, stats, genes)
+        return losses.sum(), stats
+
+    def step(state, batch):
+        params, stats, opt, key = state
+        xb, yb = batch
+        key, sub = jax.random.split(key)
+        genes = jnp.concatenate([fixed, jax.random.randint(sub, (random_subnets, ofa.N_GENES), 0, 3)])
+        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, stats, xb, yb, genes)
+        updates, opt = optimizer.update(grads, opt, params)
+        return (optax.apply_updates(params, updates), stats, opt, key), loss
+
+    @jax.jit
+    def epoch(state, key):
+        xb, yb = epoch_batches(key, x, y, batch_size)
+        return jax.lax.scan(step, state, (xb, yb))
+
+    state = (variables["params"], variables["batch_stats"], optimizer.init(variables["params"]), root)
+    for e in range(epochs):
+        state, losses = epoch(state, jax.random.fold_in(root, e))
+        if on_epoch_end is not None:
+            on_epoch_end(e, float(losses.mean()))
+    return {"params": state[0], "batch_stats": state[1]}
+
+
+class AccuracyOracle:
+    """genes -> test accuracy of the sub-network with inherited weights, cached.
+
+    Batch norm is recalibrated for each sub-network first (its statistics are
+    recomputed on ``x_calibrate`` in training mode, as OFA does), then the test
+    set is classified with them. One compiled function serves every
+    architecture (the genes are traced).
+    """
+
+    def __init__(self, model: ofa.Supernet, variables: dict, x_calibrate, x_test, y_test):
+        self.variables = variables
+        calibrate = model.clone(bn_momentum=0.0)          # running stats := this batch's stats
+        x_calibrate, x_test, y_test = (jnp.asarray(a) for a in (x_calibrate, x_test, y_test))
+
+        def accuracy(variables, genes):
+            _, updated = calibrate.apply(variables, x_calibrate, genes, train=True,
+                                         mutable=["batch_stats"])
+            logits = model.apply({"params": variables["params"], **updated}, x_test, genes)
+            return jnp.mean(jnp.argmax(logits, -1) == y_test)
+
+        self._accuracy = jax.jit(accuracy)
+        self.cache: dict[tuple, float] = {}
+
+    def __call__(self, genes) -> float:
+        key = ofa.canonical(genes)
+        if key not in self.cache:
+            self.cache[key] = float(self._accuracy(self.variables, jnp.asarray(key)))
+        return self.cache[key]
 
 
 class LatencyOracle:
     """genes -> speed-up over ``baseline_latency_s`` on ``budget`` crossbars, or None if
     the sub-network does not fit; cached by architecture.
 
-    input_shape: (H, W, C) the latency is evaluated at; strategy: the compiler's.
+    input_shape: (H, W, C) the latency is evaluated at; width: the supernet's
+    width multiplier; strategy: the compiler's.
     """
 
     def __init__(self, budget: int, baseline_latency_s: float, input_shape: tuple,
-                 num_classes: int = 10, spec: CompilerSpec = CompilerSpec(), strategy: str = "greedy"):
+                 num_classes: int = 10, spec: CompilerSpec = CompilerSpec(), strategy: str = "greedy",
+                 width: float = 1.0):
         self.budget, self.baseline = budget, baseline_latency_s
-        self.input_shape, self.num_classes = tuple(input_shape), num_classes
+        self.input_shape, self.num_classes, self.width = tuple(input_shape), num_classes, width
         self.spec, self.strategy = spec, strategy
         self.cache: dict[tuple, float | None] = {}
 
     def network(self, genes):
-        return trace(ofa.SubNet(arch=ofa.decode(genes), num_classes=self.num_classes),
+        return trace(ofa.SubNet(arch=ofa.decode(genes), num_classes=self.num_classes, width=self.width),
                      self.input_shape, name="ofa_subnet")
 
     def __call__(self, genes) -> float | None:
@@ -100,13 +190,24 @@ class _Problem(ElementwiseProblem):
         out["G"] = [1.0 if result is None else -1.0]
 
 
-def nsga2(evaluate: Evaluation, population: int, generations: int, seed: int) -> np.ndarray:
+def _first_population(population: int, seed: int, known) -> np.ndarray | IntegerRandomSampling:
+    if known is None or len(known) == 0:
+        return IntegerRandomSampling()
+    rng = np.random.default_rng(seed)
+    known = np.asarray(known, dtype=np.int64).reshape(-1, ofa.N_GENES)[:population]
+    return np.concatenate([known, rng.integers(0, 3, (population - len(known), ofa.N_GENES))])
+
+
+def nsga2(evaluate: Evaluation, population: int, generations: int, seed: int,
+          known: np.ndarray | None = None) -> np.ndarray:
     """pymoo NSGA-II over integer genes (SBX and polynomial mutation with rounding).
 
-    Returns the (n, 2) objectives (accuracy, speed-up) of the final feasible
-    population; every evaluation is also in ``evaluate.log``.
+    known: (k, 36) genes placed in the first population (e.g. the largest and
+    smallest sub-networks, which the sandwich rule trains best); the rest is
+    uniform. Returns the (n, 2) objectives (accuracy, speed-up) of the final
+    feasible population; every evaluation is also in ``evaluate.log``.
     """
-    algorithm = NSGA2(pop_size=population, sampling=IntegerRandomSampling(),
+    algorithm = NSGA2(pop_size=population, sampling=_first_population(population, seed, known),
                       crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
                       mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
                       eliminate_duplicates=True)
@@ -115,10 +216,13 @@ def nsga2(evaluate: Evaluation, population: int, generations: int, seed: int) ->
     return -result.pop.get("F")[feasible]
 
 
-def random_search(evaluate: Evaluation, n: int, seed: int) -> np.ndarray:
-    """``n`` uniformly drawn architectures; (m, 2) objectives of the feasible ones."""
+def random_search(evaluate: Evaluation, n: int, seed: int, known: np.ndarray | None = None) -> np.ndarray:
+    """``known`` genes, then uniformly drawn ones, ``n`` in all; (m, 2) objectives of the
+    feasible ones."""
     rng = np.random.default_rng(seed)
-    points = [evaluate(rng.integers(0, 3, ofa.N_GENES)) for _ in range(n)]
+    known = [] if known is None else list(np.asarray(known).reshape(-1, ofa.N_GENES))
+    genes = known[:n] + [rng.integers(0, 3, ofa.N_GENES) for _ in range(n - len(known[:n]))]
+    points = [evaluate(g) for g in genes]
     return np.array([p for p in points if p is not None]).reshape(-1, 2)
 
 

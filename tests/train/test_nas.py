@@ -51,3 +51,35 @@ def test_pareto_front_and_hypervolume_by_hand():
     assert nas.hypervolume(front) == pytest.approx(1.4)
     assert nas.hypervolume(points) == pytest.approx(1.4)       # dominated points add nothing
     assert nas.hypervolume(np.zeros((0, 2))) == 0.0
+
+
+@pytest.mark.slow
+def test_nas_experiment_small_run(tmp_path):
+    import dataclasses
+    import json
+
+    from train.experiments import nas as nas_experiment
+
+    cfg = dataclasses.replace(nas_experiment.Config.quick(), epochs=2, population=6, generations=3)
+    metrics = nas_experiment.run(cfg, tmp_path, seed=0)
+    for prefix in ("", "random/"):
+        for key in ("pareto_size", "best_acc", "best_speedup_vs_isaac", "acc_at_best_speedup",
+                    "hypervolume"):
+            assert np.isfinite(metrics[prefix + key])
+        assert metrics[prefix + "hypervolume"] > 0 and metrics[prefix + "pareto_size"] >= 1
+    assert metrics["supernet_acc_largest"] >= 0.7                 # digits, 10 classes: chance is 0.1
+    assert metrics["best_speedup_vs_isaac"] > 1.0                 # duplication on 80 crossbars pays
+    assert metrics["acc_at_best_speedup"] <= metrics["best_acc"]
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["config"]["budget"] == 80
+    assert (tmp_path / "pareto.png").stat().st_size > 10_000
+    assert "speed-optimised pick" in (tmp_path / "results.md").read_text()
+
+
+def test_nas_config_names_the_problem():
+    from train.experiments import nas as nas_experiment
+
+    with pytest.raises(ValueError, match="width"):
+        nas_experiment.Config(width=1.5)
+    with pytest.raises(ValueError, match="dataset"):
+        nas_experiment.Config(dataset="imagenet")

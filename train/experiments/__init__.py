@@ -9,6 +9,7 @@ from types import ModuleType
 EXPERIMENTS = {
     "analog-mlp": "train.experiments.analog_mlp",
     "compile": "train.experiments.edge_compile",
+    "nas": "train.experiments.nas",
 }
 
 
