@@ -41,6 +41,15 @@ def _global_pool(x: jax.Array) -> jax.Array:
     return x.mean(axis=(1, 2))
 
 
+def _classifier(module: nn.Module, x: jax.Array, hidden: int, train: bool) -> jax.Array:
+    """MobileNetV3 head inside ``module``'s compact call: pool, Dense ``hidden`` ("fc1") +
+    hardswish + dropout (``module.dropout``), Dense ``module.num_classes`` ("fc2").
+    x: (B, H, W, C) -> (B, num_classes)."""
+    x = nn.hard_swish(nn.Dense(hidden, name="fc1")(_global_pool(x)))
+    x = nn.Dropout(module.dropout, deterministic=not train)(x)
+    return nn.Dense(module.num_classes, name="fc2")(x)
+
+
 def make_divisible(v: float, divisor: int = 8) -> int:
     """torchvision's ``_make_divisible``: nearest multiple of divisor, never below 90 % of v."""
     new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
@@ -182,9 +191,7 @@ class MobileNetV3Small(nn.Module):
         for i, cfg in enumerate(MBV3_SMALL):
             x = InvertedResidual(*cfg, name=f"block{i + 1}")(x, train)
         x = _MbConvBN(576, act="hardswish", name="last")(x, train)
-        x = nn.hard_swish(nn.Dense(1024, name="fc1")(_global_pool(x)))
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, name="fc2")(x)
+        return _classifier(self, x, 1024, train)
 
 
 # (kernel, expanded, out, activation, stride): the RRAM-NAS reference's table
@@ -252,9 +259,7 @@ class MobileNetV3SmallRNC(nn.Module):
         for i, cfg in enumerate(MBV3_SMALL_RNC):
             x = RNCBottleneck(*cfg, name=f"block{i + 1}")(x, train)
         x = _ConvBN(576, act="hardswish", name="last")(x, train)
-        x = nn.hard_swish(nn.Dense(1280, name="fc1")(_global_pool(x)))
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, name="fc2")(x)
+        return _classifier(self, x, 1280, train)
 
 
 # -------------------------------------------------------------------- ResNet-18

@@ -19,6 +19,13 @@ class ConfigError(ValueError):
     """A user mistake in a config override: the CLI prints it and exits with status 2."""
 
 
+def check_positive(config: Any, names: typing.Iterable[str]) -> None:
+    """Raise ``ValueError`` naming the first field in ``names`` that is below 1."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} = {getattr(config, name)!r}: must be >= 1")
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

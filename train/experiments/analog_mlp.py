@@ -28,6 +28,7 @@ from analog.crossbar import CrossbarSpec
 from analog.device import RRAM
 from models.mlp import AnalogMLP
 from train import data, montecarlo, report
+from train.config import check_positive
 from train.loop import accuracy, train_classifier
 
 DESCRIPTION = "MLP on digits / MNIST: accuracy vs device noise and PCM drift, digital vs hardware-aware training"
@@ -57,9 +58,8 @@ class Config:
     def validate(self):
         if self.dataset not in data.DATASETS:
             raise ValueError(f"dataset = {self.dataset!r}: allowed {sorted(data.DATASETS)}")
-        for name in ("epochs", "batch_size", "n_chips", "chunk_size", "dac_bits", "adc_bits", "ckpt_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} = {getattr(self, name)!r}: must be >= 1")
+        check_positive(self, ("epochs", "batch_size", "n_chips", "chunk_size", "dac_bits", "adc_bits",
+                              "ckpt_every"))
         if not all(0.0 <= v <= 0.5 for v in self.noise_levels + (self.hwa_prog_noise,)):
             raise ValueError("noise_levels and hwa_prog_noise are fractions of the window in [0, 0.5]")
         if not all(t > 0 for t in self.times):

@@ -28,6 +28,7 @@ from analog.compiler import CompilerSpec, Mapping, check_placement, compile  # n
 from models import cnn  # noqa: E402
 from models.trace import trace  # noqa: E402
 from train import report  # noqa: E402
+from train.config import check_positive  # noqa: E402
 
 DESCRIPTION = "RRAM edge compiler: crossbar budget sweeps (utilisation, speed-up) for SqueezeNet, MobileNetV3-small, ResNet-18"
 
@@ -59,10 +60,8 @@ class Config:
         for name in self.networks:
             if not self.budgets(name) or min(self.budgets(name)) < 1:
                 raise ValueError(f"{name}_budgets must be positive crossbar counts")
-        for name in ("image_size", "num_classes", "depthwise_split", "samples",
-                     "search_population", "search_generations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} = {getattr(self, name)!r}: must be >= 1")
+        check_positive(self, ("image_size", "num_classes", "depthwise_split", "samples",
+                     "search_population", "search_generations"))
 
     def __post_init__(self):
         self.validate()

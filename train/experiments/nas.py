@@ -29,6 +29,7 @@ from analog.compiler import CompilerSpec, compile  # noqa: E402
 from models import ofa  # noqa: E402
 from models.trace import trace  # noqa: E402
 from train import data, nas, report  # noqa: E402
+from train.config import check_positive  # noqa: E402
 
 DESCRIPTION = "RRAM-aware NAS: OFA MobileNetV3-small supernet + NSGA-II, accuracy vs speed-up on a crossbar budget"
 
@@ -54,10 +55,8 @@ class Config:
     def validate(self):
         if self.dataset not in data.DATASETS:
             raise ValueError(f"dataset = {self.dataset!r}: allowed {sorted(data.DATASETS)}")
-        for name in ("image_size", "epochs", "batch_size", "calibration_images", "budget",
-                     "compile_size", "population", "generations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} = {getattr(self, name)!r}: must be >= 1")
+        check_positive(self, ("image_size", "epochs", "batch_size", "calibration_images", "budget",
+                     "compile_size", "population", "generations"))
         if not 0.0 < self.width <= 1.0:
             raise ValueError(f"width = {self.width!r}: must be in (0, 1]")
 
