@@ -49,6 +49,7 @@ __all__ = [
     "sample_weight",
     "op_counts",
     "tile_grid",
+    "is_ideal",
 ]
 
 
@@ -98,6 +99,18 @@ class CrossbarSpec:
     def ideal(self) -> "CrossbarSpec":
         """Every non-ideality off: ideal device, ideal converters, no drift compensation."""
         return self.replace(device=self.device.ideal(), dac=None, adc=None, drift_compensation=False)
+
+
+def is_ideal(spec: CrossbarSpec) -> bool:
+    """Static check: is ``spec`` its own ideal limit (``spec == spec.ideal()``)?
+
+    Then ``mvm(program(w))`` is ``x @ w`` by construction, and callers may skip the
+    simulation. False for any spec with traced (vmapped) values.
+    """
+    try:
+        return bool(spec == spec.ideal())
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError, TypeError, ValueError):
+        return False
 
 
 @jax.tree_util.register_dataclass
@@ -173,22 +186,26 @@ def program(key: jax.Array, w: jax.Array, spec: CrossbarSpec) -> ProgrammedArray
     """
     _check_matrix(w)
     noisy = device.has_program_noise(spec.device)
-    k_pos, k_neg, k_nu_pos, k_nu_neg = jax.random.split(key, 4) if noisy else (key,) * 4
+    k_pos, k_neg, k_nu_pos, k_nu_neg = noise.split(key, 4) if noisy else (key,) * 4
     w_max = _weight_max(w, spec)
     target_pos, target_neg = _targets(w, w_max, spec)
+    drifts = device.has_drift(spec.device)
+    exponent = lambda k, g: device.drift_exponent(k, g, spec.device) if drifts else jnp.zeros_like(g)
     g_pos = device.program(k_pos, target_pos, spec.device)
-    nu_pos = device.drift_exponent(k_nu_pos, g_pos, spec.device)
+    nu_pos = exponent(k_nu_pos, g_pos)
     if spec.mapping == "offset":
         g_neg, nu_neg = target_neg, jnp.zeros_like(target_neg)
     else:
         g_neg = device.program(k_neg, target_neg, spec.device)
-        nu_neg = device.drift_exponent(k_nu_neg, g_neg, spec.device)
+        nu_neg = exponent(k_nu_neg, g_neg)
     zero = jnp.zeros((), w.dtype)
     arr = ProgrammedArray(g_pos, g_neg, nu_pos, nu_neg, w_max, zero, g_pos[None], g_pos[None], zero + 1.0)
     return age(arr, spec.t_inference, spec)
 
 
 def _conductances_at(arr: ProgrammedArray, t, spec: CrossbarSpec):
+    if not device.has_drift(spec.device):  # skipped at trace time
+        return arr.g_pos, arr.g_neg
     g_pos = device.drift(arr.g_pos, t, spec.device, arr.nu_pos)
     if spec.mapping == "offset":
         return g_pos, arr.g_neg
@@ -237,7 +254,7 @@ def effective_weight(arr: ProgrammedArray) -> jax.Array:
 
 def sample_weight(key: jax.Array, arr: ProgrammedArray, spec: CrossbarSpec) -> jax.Array:
     """One noisy read of every weight (n_in, n_out), drift compensation applied."""
-    k_pos, k_neg = jax.random.split(key)
+    k_pos, k_neg = noise.split(key)
     g_pos, g_neg = _conductances_at(arr, arr.t, spec)
     g_pos = device.read(k_pos, g_pos, spec.device, arr.t)
     if spec.mapping != "offset":

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analog import noise
 from analog.spec import check_range, is_concrete, spec, static
 
 __all__ = [
@@ -245,6 +246,12 @@ def has_program_noise(spec: RRAM) -> bool:
                           spec.stuck_high_prob) and nu_std_off)
 
 
+def has_drift(spec: RRAM) -> bool:
+    """Static check: can conductances drift? (False only for concrete zero exponents.)"""
+    return not _all_zero(spec.drift_nu, spec.drift_nu_slope, spec.drift_nu_bounds[0], spec.drift_nu_std,
+                         spec.drift_nu_std_slope, spec.drift_nu_std_bounds[0])
+
+
 def _polyval(coeffs: tuple, x: jax.Array) -> jax.Array:
     out = jnp.zeros_like(x)
     for k, c in enumerate(coeffs):
@@ -292,14 +299,14 @@ def program(key: jax.Array, g_target: jax.Array, spec: RRAM) -> jax.Array:
     """
     # Draws whose spec fields are concrete zeros are skipped at trace time: an
     # ideal or simple spec then compiles (and runs) without those random streams.
-    k_d2d, k_noise, k_fault = jax.random.split(key, 3) if has_program_noise(spec) else (key,) * 3
+    k_d2d, k_noise, k_fault = noise.split(key, 3) if has_program_noise(spec) else (key,) * 3
     g = jnp.clip(g_target, spec.g_min, spec.g_max)
     g = quantize_levels(g, spec)
     if not _all_zero(spec.d2d_sigma):
-        spread = 1.0 + spec.d2d_sigma * jax.random.normal(k_d2d, g.shape, g.dtype)
+        spread = 1.0 + spec.d2d_sigma * noise.normal(k_d2d, g.shape, g.dtype)
         g = spec.g_min + (g - spec.g_min) * spread
     if not _all_zero(spec.prog_sigma, spec.prog_poly):
-        g = g + program_sigma(g, spec) * jax.random.normal(k_noise, g.shape, g.dtype)
+        g = g + program_sigma(g, spec) * noise.normal(k_noise, g.shape, g.dtype)
     g = _clip(g, spec)
     if not _all_zero(spec.stuck_low_prob, spec.stuck_high_prob):
         g = stuck_at(k_fault, g, spec)
@@ -308,13 +315,15 @@ def program(key: jax.Array, g_target: jax.Array, spec: RRAM) -> jax.Array:
 
 def stuck_at(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
     """Override a random fraction of cells with g_min (stuck low) or g_max (stuck high)."""
-    u = jax.random.uniform(key, g.shape, g.dtype)
+    u = noise.uniform(key, g.shape, g.dtype)
     g = jnp.where(u < spec.stuck_low_prob, spec.g_min, g)
     return jnp.where(u > 1.0 - spec.stuck_high_prob, spec.g_max, g)
 
 
 def read_sigma(g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0) -> jax.Array:
     """Read-noise std (S) of cells holding ``g`` (S) when read ``t`` s after t0."""
+    if _all_zero(spec.read_1f_q):  # no 1/f term: skip it at trace time (compile cost)
+        return jnp.sqrt(spec.read_sigma**2 + (spec.read_sigma_rel * g) ** 2)
     q = spec.read_1f_q / jnp.maximum(_relative(g, spec) ** spec.read_1f_exp, 1e-3)
     q = jnp.minimum(q, 0.2) * jnp.sqrt(jnp.log((t + spec.t0 + spec.t_read) / (2.0 * spec.t_read)))
     rel = jnp.sqrt(spec.read_sigma_rel**2 + q**2)
@@ -323,8 +332,8 @@ def read_sigma(g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0) -> jax.Arra
 
 def read(key: jax.Array, g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0) -> jax.Array:
     """One read of cells holding ``g`` (S): ``g + read_sigma(g) * N(0, 1)``, clipped like programming."""
-    noise = jax.random.normal(key, g.shape, g.dtype)
-    return _clip(g + read_sigma(g, spec, t) * noise, spec)
+    draw = noise.normal(key, g.shape, g.dtype)
+    return _clip(g + read_sigma(g, spec, t) * draw, spec)
 
 
 def drift_exponent(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
@@ -337,7 +346,7 @@ def drift_exponent(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
     std = jnp.clip(spec.drift_nu_std + spec.drift_nu_std_slope * log_gr, *spec.drift_nu_std_bounds)
     if _all_zero(spec.drift_nu_std, spec.drift_nu_std_slope, spec.drift_nu_std_bounds[0]):
         return jnp.abs(mean)
-    nu = mean + std * jax.random.normal(key, g.shape, g.dtype)
+    nu = mean + std * noise.normal(key, g.shape, g.dtype)
     # aihwkit takes |nu|; a negative draw would mean conductance growth.
     return jnp.abs(nu)
 
@@ -359,8 +368,8 @@ def random_conductance(key: jax.Array, shape: tuple[int, ...], spec: RRAM,
                        dtype=jnp.float32) -> jax.Array:
     """Stochastic forming of a whole array: N(form_mean, form_std) S per cell, >= 0,
     with a fraction ``unformed_prob`` of cells left at ``g_unformed``."""
-    k_g, k_form = jax.random.split(key)
-    g = spec.form_mean + spec.form_std * jax.random.normal(k_g, shape, dtype)
+    k_g, k_form = noise.split(key)
+    g = spec.form_mean + spec.form_std * noise.normal(k_g, shape, dtype)
     g = jnp.maximum(g, 0.0)
-    unformed = jax.random.uniform(k_form, shape, dtype) < spec.unformed_prob
+    unformed = noise.uniform(k_form, shape, dtype) < spec.unformed_prob
     return jnp.where(unformed, jnp.asarray(spec.g_unformed, dtype), g)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -12,7 +12,9 @@ from models.layers import AnalogDense
 
 
 class AnalogMLP(nn.Module):
-    """ReLU MLP: ``hidden`` widths, then ``n_out`` logits, all ``AnalogDense`` with ``spec``.
+    """MLP: ``hidden`` widths with ``activation``, then ``n_out`` outputs, all
+    ``AnalogDense`` with ``spec``; ``activate_last`` also applies the activation
+    to the output, and ``last_kernel_init`` sets the output layer's initialiser.
 
     With ``spec.ideal()`` it is an ordinary digital MLP (same parameters).
     """
@@ -20,9 +22,13 @@ class AnalogMLP(nn.Module):
     hidden: Sequence[int]
     n_out: int
     spec: CrossbarSpec = CrossbarSpec()
+    activation: Callable[[jax.Array], jax.Array] = nn.relu
+    activate_last: bool = False
+    last_kernel_init: Any = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden:
-            x = nn.relu(AnalogDense(width, spec=self.spec)(x))
-        return AnalogDense(self.n_out, spec=self.spec)(x)
+            x = self.activation(AnalogDense(width, spec=self.spec)(x))
+        x = AnalogDense(self.n_out, spec=self.spec, kernel_init=self.last_kernel_init)(x)
+        return self.activation(x) if self.activate_last else x

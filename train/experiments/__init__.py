@@ -10,6 +10,7 @@ EXPERIMENTS = {
     "analog-mlp": "train.experiments.analog_mlp",
     "compile": "train.experiments.edge_compile",
     "nas": "train.experiments.nas",
+    "hegnn-toy": "train.experiments.hegnn_toy",
 }
 
 

@@ -1,0 +1,255 @@
+"""HEGNN (Cen et al., NeurIPS 2024) and its baseline EGNN, on analogue crossbars.
+
+HEGNN carries, beside EGNN's invariant node features ``h`` and positions ``x``,
+one steerable feature ``v^(l)`` per degree ``l`` in ``degrees`` (an
+``e3nn.IrrepsArray`` with irreps ``1x0e + 1x1o + 1x2e + ...``), and lets the
+layers see them only through one inner product per degree -- EGNN's cheap
+scalarization, no Clebsch-Gordan products. Edge (i, j) carries a message from
+node j (``senders``) to node i (``receivers``); every aggregation is a mean over
+the incoming edges; r_ij = x_i - x_j.
+
+Initialisation (``v`` at layer 0)::
+
+    v_i^(l) = mean_j w_l(MLP[|r_ij|, h_i, h_j, e_ij]) Y^(l)(r_ij / |r_ij|)
+              + c_l(MLP[h_i]) Y^(l)((x_i - centroid) / |x_i - centroid|)
+
+with ``Y`` e3nn's spherical harmonics (``normalization="norm"``, so
+<Y^(l)(a), Y^(l)(b)> is the Legendre polynomial P_l(a.b)). A vector of zero
+length (a node at its graph's centroid, two coinciding nodes) gets the zero
+harmonic, not a direction made of float noise. Each layer::
+
+    z_ij^(l) = <v_i^(l), v_j^(l)>
+    m_ij     = MLP[h_i, h_j, e_ij, |r_ij|^2, z_ij^(degrees)]
+    x_i     += mean_j r_ij phi_x(m_ij) + phi_vel(h_i) vel_i        (vel_i if given)
+    v_i^(l) += mean_j phi_l(m_ij) (v_i^(l) - v_j^(l))
+    h_i      = MLP[h_i, mean_j m_ij]
+
+With ``degrees=()`` this is EGNN in the form HEGNN's authors compare against
+(velocity term, Δx clamped to ±100): ``EGNN(...)`` builds exactly that. Every
+scalar MLP (embedding, gates, message, node, position and velocity weights) is
+``AnalogDense`` on ``spec``: device noise only ever enters invariant channels,
+so the network is exactly E(3)-equivariant on every simulated chip.
+
+Graphs are ``jraph.GraphsTuple`` with ``nodes = {"h": (N, F), "x": (N, 3),
+"vel": (N, 3) optional}``, ``edges`` (E, F_e) invariant attributes or None,
+``senders`` / ``receivers`` (E,) int, ``n_node`` (G,) int; batches come from
+``jraph.batch`` (and ``jraph.pad_with_graphs``). Pass the graph as a traced
+argument of ``jit``: closed-over index arrays make XLA fold the scatters at
+compile time for tens of seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import e3nn_jax as e3nn
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import jraph
+import numpy as np
+
+from analog.crossbar import CrossbarSpec
+from models.layers import AnalogDense
+from models.mlp import AnalogMLP
+
+__all__ = ["HEGNN", "EGNN", "EquivariantClassifier", "steerable_irreps", "graph_index",
+           "centroid", "safe_harmonics", "sum_pool"]
+
+_SMALL_INIT = nn.initializers.variance_scaling(1e-6, "fan_avg", "uniform")  # xavier, gain 1e-3
+
+
+def steerable_irreps(degrees: Sequence[int]) -> e3nn.Irreps:
+    """``1x0e + 1x1o + ...``: one channel per degree, natural parity (-1)^l."""
+    return e3nn.Irreps([(1, (l, (-1) ** l)) for l in degrees])
+
+
+def graph_index(graph: jraph.GraphsTuple) -> jax.Array:
+    """(N,) int: which graph each node belongs to (works on padded batches under jit)."""
+    n_nodes = graph.nodes["x"].shape[0]
+    return jnp.repeat(jnp.arange(graph.n_node.shape[0]), graph.n_node, total_repeat_length=n_nodes)
+
+
+def centroid(x: jax.Array, graph: jraph.GraphsTuple) -> jax.Array:
+    """(N, 3): the mean position of each node's graph, broadcast to its nodes."""
+    index = graph_index(graph)
+    n_graphs = graph.n_node.shape[0]
+    means = jraph.segment_sum(x, index, n_graphs) / jnp.maximum(graph.n_node, 1)[:, None]
+    return means[index]
+
+
+def _graph_radius(from_centre: jax.Array, graph: jraph.GraphsTuple) -> jax.Array:
+    """(N, 1): the RMS distance of each node's graph from its centroid."""
+    index = graph_index(graph)
+    sq = jraph.segment_sum(jnp.sum(from_centre**2, -1), index, graph.n_node.shape[0])
+    return jnp.sqrt(sq / jnp.maximum(graph.n_node, 1))[index][:, None]
+
+
+def sum_pool(values: jax.Array, graph: jraph.GraphsTuple) -> jax.Array:
+    """(G, ...): node values summed over each graph."""
+    return jraph.segment_sum(values, graph_index(graph), graph.n_node.shape[0])
+
+
+def safe_harmonics(irreps: e3nn.Irreps, vectors: jax.Array, zero_below: jax.Array) -> jax.Array:
+    """Spherical harmonics of the directions of ``vectors`` (..., 3), (..., dim).
+
+    Vectors shorter than ``zero_below`` (same units, broadcastable) give zeros:
+    a direction made of float noise would break the symmetry of the structure.
+    """
+    sq = jnp.sum(vectors**2, axis=-1, keepdims=True)
+    keep = sq > zero_below**2
+    safe = jnp.where(keep, vectors, jnp.array([0.0, 0.0, 1.0], vectors.dtype))
+    y = e3nn.spherical_harmonics(irreps, safe, normalize=True, normalization="norm").array
+    return jnp.where(keep, y, 0.0)
+
+
+def _degree_matrix(degrees: Sequence[int]) -> np.ndarray:
+    """(dim, n_degrees) 0/1: which degree each steerable component belongs to."""
+    sizes = [2 * l + 1 for l in degrees]
+    return np.repeat(np.eye(len(degrees), dtype=np.float32), sizes, axis=0)
+
+
+def _mean_over_incoming(receivers: jax.Array, n_nodes: int):
+    """f(edge_values (E, ...)) -> (N, ...): the mean over each node's incoming edges
+    (zero for a node without any); the in-degrees are counted once."""
+    counts = jraph.segment_sum(jnp.ones(receivers.shape[0]), receivers, n_nodes)
+    inverse_degree = 1.0 / jnp.maximum(counts, 1.0)
+
+    def mean(edge_values):
+        total = jraph.segment_sum(edge_values, receivers, n_nodes)
+        return total * inverse_degree.reshape((-1,) + (1,) * (total.ndim - 1))
+
+    return mean
+
+
+class _Layer(nn.Module):
+    hidden: int
+    degrees: tuple[int, ...]
+    spec: CrossbarSpec
+    clamp: float | None
+
+    @nn.compact
+    def __call__(self, h, x, v, vel, edges, senders, receivers, mean):
+        r = x[receivers] - x[senders]
+        inputs = [h[receivers], h[senders], jnp.sum(r**2, axis=-1, keepdims=True)]
+        if edges is not None:
+            inputs.append(edges)
+        if self.degrees:
+            deg = _degree_matrix(self.degrees)
+            inputs.append((v[receivers] * v[senders]) @ deg)  # z_ij^(l), (E, n_degrees)
+        mlp = lambda n_out, name, **kw: AnalogMLP((self.hidden,), n_out, spec=self.spec,
+                                                  activation=nn.silu, name=name, **kw)
+        m = mlp(self.hidden, "message", activate_last=True)(jnp.concatenate(inputs, axis=-1))
+        dx = mean(r * mlp(1, "position", last_kernel_init=_SMALL_INIT)(m))
+        if self.clamp is not None:
+            dx = jnp.clip(dx, -self.clamp, self.clamp)
+        x_new = x + dx
+        if vel is not None:
+            x_new = x_new + mlp(1, "velocity")(h) * vel
+        if self.degrees:
+            gates = mlp(len(self.degrees), "steerable")(m) @ deg.T  # (E, dim)
+            v = v + mean(gates * (v[receivers] - v[senders]))
+        h = mlp(self.hidden, "node")(jnp.concatenate([h, mean(m)], axis=-1))
+        return h, x_new, v
+
+
+class HEGNN(nn.Module):
+    """High-degree equivariant GNN (EGNN when ``degrees`` is empty).
+
+    Attributes:
+        hidden: width of every MLP and of ``h`` (64 in the paper).
+        n_layers: message-passing layers (4 in the paper).
+        degrees: steerable degrees carried, e.g. ``(0, 1, 2, 3)`` = HEGNN<=3, ``(3,)``
+            = the single-degree model HEGNN_{l=3}, ``()`` = EGNN.
+        centroid_term: add the gated harmonic of x_i - centroid to the
+            initialisation (needed for odd degrees on complete graphs).
+        clamp: clip each component of the aggregated position update (EGNN's ±100).
+        spec: the crossbars every scalar MLP runs on (default: ideal = digital).
+
+    ``__call__(graph)`` returns ``(h (N, hidden), x (N, 3), v)`` where ``v`` is an
+    ``e3nn.IrrepsArray`` (N, sum 2l+1) of the final steerable features, or None
+    for EGNN.
+    """
+
+    hidden: int = 64
+    n_layers: int = 4
+    degrees: tuple[int, ...] = (0, 1, 2, 3)
+    centroid_term: bool = True
+    clamp: float | None = None
+    spec: CrossbarSpec = CrossbarSpec()
+
+    def _check(self, graph):
+        degrees = tuple(self.degrees)
+        if len(set(degrees)) != len(degrees) or any(l < 0 for l in degrees):
+            raise ValueError(f"degrees = {degrees!r}: distinct non-negative integers")
+        nodes = graph.nodes
+        if not isinstance(nodes, dict) or "h" not in nodes or "x" not in nodes:
+            raise ValueError("graph.nodes must be a dict with 'h' (N, F) and 'x' (N, 3) (and 'vel' (N, 3))")
+        if nodes["x"].ndim != 2 or nodes["x"].shape[-1] != 3:
+            raise ValueError(f"graph.nodes['x'] must be (N, 3) positions, got shape {nodes['x'].shape}")
+        if nodes["h"].ndim != 2 or nodes["h"].shape[0] != nodes["x"].shape[0]:
+            raise ValueError(f"graph.nodes['h'] must be (N, F) with N = {nodes['x'].shape[0]}, "
+                             f"got shape {nodes['h'].shape}")
+
+    @nn.compact
+    def __call__(self, graph: jraph.GraphsTuple):
+        self._check(graph)
+        degrees = tuple(self.degrees)
+        x, vel = graph.nodes["x"], graph.nodes.get("vel")
+        senders, receivers, edges = graph.senders, graph.receivers, graph.edges
+        n_nodes = x.shape[0]
+        mean = _mean_over_incoming(receivers, n_nodes)
+        h = AnalogDense(self.hidden, spec=self.spec, name="embed")(graph.nodes["h"])
+        v = self._initial_steerable(h, x, graph, mean) if degrees else None
+        for i in range(self.n_layers):
+            h, x, v = _Layer(self.hidden, degrees, self.spec, self.clamp, name=f"layer_{i}")(
+                h, x, v, vel, edges, senders, receivers, mean)
+        return h, x, (e3nn.IrrepsArray(steerable_irreps(degrees), v) if degrees else None)
+
+    def _initial_steerable(self, h, x, graph, mean):
+        """v^(l) at layer 0, (N, dim): gated edge harmonics (+ the centroid term)."""
+        degrees = tuple(self.degrees)
+        irreps = steerable_irreps(degrees)
+        deg = _degree_matrix(degrees)
+        senders, receivers = graph.senders, graph.receivers
+        r = x[receivers] - x[senders]
+        length = jnp.linalg.norm(r, axis=-1, keepdims=True)
+        from_centre = x - centroid(x, graph)
+        tiny = 1e-5 * _graph_radius(from_centre, graph)  # (N, 1): shorter is float noise around zero
+        inputs = [length, h[receivers], h[senders]] + ([graph.edges] if graph.edges is not None else [])
+        gate = AnalogMLP((self.hidden,), len(degrees), spec=self.spec, activation=nn.silu,
+                         name="init_gate")(jnp.concatenate(inputs, axis=-1))
+        v = mean((gate @ deg.T) * safe_harmonics(irreps, r, tiny[receivers]))
+        if self.centroid_term:
+            gate_c = AnalogMLP((self.hidden,), len(degrees), spec=self.spec, activation=nn.silu,
+                               name="centroid_gate")(h)
+            v = v + (gate_c @ deg.T) * safe_harmonics(irreps, from_centre, tiny)
+        return v
+
+
+def EGNN(hidden: int = 64, n_layers: int = 4, clamp: float | None = 100.0,
+         spec: CrossbarSpec = CrossbarSpec(), name: str | None = None) -> HEGNN:
+    """EGNN (Satorras et al. 2021) as HEGNN's authors run it: no steerable features,
+    velocity term, Δx clamped to ±``clamp``."""
+    return HEGNN(hidden=hidden, n_layers=n_layers, degrees=(), centroid_term=False, clamp=clamp,
+                 spec=spec, name=name)
+
+
+class EquivariantClassifier(nn.Module):
+    """Tell geometric graphs apart: a HEGNN / EGNN, then each graph's sum of
+    [h, x, v] over its nodes, then a linear layer to ``n_classes`` logits (G, n_classes).
+
+    Only the pooled x and v change when a graph is rotated, so a model whose
+    every equivariant output vanishes on a structure cannot tell it from its
+    rotated copy (the HEGNN degeneration theorem).
+    """
+
+    backbone: HEGNN
+    n_classes: int = 2
+
+    @nn.compact
+    def __call__(self, graph: jraph.GraphsTuple) -> jax.Array:
+        h, x, v = self.backbone(graph)
+        parts = [h, x] + ([v.array] if v is not None else [])
+        pooled = sum_pool(jnp.concatenate(parts, axis=-1), graph)
+        return AnalogDense(self.n_classes, spec=self.backbone.spec, name="readout")(pooled)

@@ -1,0 +1,205 @@
+"""hegnn-toy: can an equivariant GNN tell a symmetric structure from its rotated copy?
+
+HEGNN's degeneration theorem (Cen et al., NeurIPS 2024, Thm 3.6): on a structure
+whose symmetry group has no invariant at degree l, every equivariant output of
+degree l is zero, so a model that sees only that degree cannot tell the
+structure from a rotated copy. For each structure (k-fold stars, the five
+regular polyhedra) and each model (EGNN; HEGNN with one degree l = 1..L; HEGNN
+with every degree <= L), a two-graph classifier (the structure = class 0, a
+randomly rotated copy = class 1; sum-pool of [h, x, v], then a linear layer) is
+trained from several seeds; chance is 50 %. The theorem's prediction for every
+pair, computed from the structure's symmetry group, sits beside the accuracy.
+
+One compile per model: every (structure, seed) pair is padded to the same graph
+sizes and trained in one vmapped ``lax.scan``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import jraph
+import numpy as np
+import optax
+
+from models.hegnn import EGNN, HEGNN, EquivariantClassifier
+from train import report
+from train.config import check_positive
+from train.data import symmetric
+
+DESCRIPTION = "HEGNN vs EGNN on k-fold stars and regular polyhedra: tell a structure from its rotated copy"
+
+_THEOREM_LMAX = 14
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    structures: tuple[str, ...] = symmetric.STRUCTURE_NAMES
+    max_degree: int = 6  # single-degree models l = 1..max_degree, plus HEGNN<=max_degree
+    hidden: int = 32
+    n_layers: int = 1
+    seeds: int = 10
+    steps: int = 200
+    learning_rate: float = 1e-3
+
+    def validate(self):
+        check_positive(self, ("max_degree", "hidden", "n_layers", "seeds", "steps"))
+        unknown = [s for s in self.structures if s not in symmetric.STRUCTURE_NAMES]
+        if unknown or not self.structures:
+            raise ValueError(f"structures = {self.structures!r}: allowed {symmetric.STRUCTURE_NAMES}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate = {self.learning_rate!r}: must be > 0")
+
+    def __post_init__(self):
+        self.validate()
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(seeds=3, steps=120, hidden=16)
+
+
+def model_degrees(cfg: Config) -> dict[str, tuple[int, ...] | None]:
+    """Model name -> steerable degrees (None = EGNN)."""
+    models = {"egnn": None}
+    models.update({f"hegnn_l{l}": (l,) for l in range(1, cfg.max_degree + 1)})
+    models[f"hegnn_le{cfg.max_degree}"] = tuple(range(cfg.max_degree + 1))
+    return models
+
+
+def predicted_accuracy(degrees: tuple[int, ...] | None, vanishing: tuple[int, ...]) -> float:
+    """The theorem's accuracy: 1 if the pooled output has a degree >= 1 that does not
+    vanish on the structure (EGNN: the pooled positions, degree 1), else chance."""
+    seen = (1,) if degrees is None else tuple(l for l in degrees if l >= 1)
+    return 1.0 if any(l not in vanishing for l in seen) else 0.5
+
+
+def _classifier(degrees, cfg: Config) -> EquivariantClassifier:
+    if degrees is None:
+        backbone = EGNN(hidden=cfg.hidden, n_layers=cfg.n_layers)
+    else:
+        backbone = HEGNN(hidden=cfg.hidden, n_layers=cfg.n_layers, degrees=degrees)
+    return EquivariantClassifier(backbone)
+
+
+def pair_graph(a: np.ndarray, b: np.ndarray, s: symmetric.Structure, n_node: int, n_edge: int):
+    """The structure (graph 0) and its rotated copy (graph 1), padded to fixed sizes."""
+    def one(x):
+        nodes = {"h": np.ones((len(x), 1), np.float32), "x": x}
+        return jraph.GraphsTuple(nodes=nodes, edges=None, senders=s.senders, receivers=s.receivers,
+                                 n_node=np.array([len(x)]), n_edge=np.array([len(s.senders)]), globals=None)
+    return jraph.pad_with_graphs(jraph.batch_np([one(a), one(b)]), n_node=n_node, n_edge=n_edge, n_graph=3)
+
+
+def training_batch(cfg: Config, seed: int):
+    """Every (structure, seed) pair graph, stacked: leaves (S * seeds, ...)."""
+    structures = [symmetric.structure(name) for name in cfg.structures]
+    n_node = 2 * max(s.n_nodes for s in structures) + 1
+    n_edge = 2 * max(s.n_edges for s in structures) + 1
+    graphs = []
+    for i, s in enumerate(structures):
+        for r in range(cfg.seeds):
+            key = jax.random.fold_in(jax.random.PRNGKey(seed), 1000 * i + r)
+            a, b, _ = symmetric.rotated_pair(key, s)
+            graphs.append(pair_graph(a, b, s, n_node, n_edge))
+    return jax.tree.map(lambda *xs: np.stack(xs), *graphs)
+
+
+def train_pairs(degrees, cfg: Config, graphs, seed: int) -> np.ndarray:
+    """Train one classifier per stacked pair graph; accuracy on its two graphs, (S * seeds,)."""
+    model = _classifier(degrees, cfg)
+    optimiser = optax.adam(cfg.learning_rate)
+    labels = jnp.array([0, 1])
+
+    def loss_fn(params, graph):
+        logits = model.apply({"params": params}, graph)[:2]
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+    def train_one(key, graph):
+        params = model.init(key, graph)["params"]
+
+        def step(state, _):
+            params, opt = state
+            grads = jax.grad(loss_fn)(params, graph)
+            updates, opt = optimiser.update(grads, opt, params)
+            return (optax.apply_updates(params, updates), opt), None
+
+        (params, _), _ = jax.lax.scan(step, (params, optimiser.init(params)), None, length=cfg.steps)
+        predictions = jnp.argmax(model.apply({"params": params}, graph)[:2], axis=-1)
+        return jnp.mean(predictions == labels)
+
+    n = graphs.n_node.shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(seed + 7), n)
+    return np.asarray(jax.jit(jax.vmap(train_one))(keys, graphs))
+
+
+def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    graphs = training_batch(cfg, seed)
+    models = model_degrees(cfg)
+    vanishing = {name: symmetric.vanishing_degrees(symmetric.structure(name).positions, _THEOREM_LMAX)
+                 for name in cfg.structures}
+    acc = {}
+    for name, degrees in tqdm(models.items(), desc="hegnn-toy models"):
+        per_pair = train_pairs(degrees, cfg, graphs, seed).reshape(len(cfg.structures), cfg.seeds)
+        for structure, values in zip(cfg.structures, per_pair):
+            acc[(name, structure)] = values
+    metrics = {}
+    for (name, structure), values in acc.items():
+        metrics[f"acc/{name}/{structure}"] = float(values.mean())
+        metrics[f"acc_std/{name}/{structure}"] = float(values.std())
+        metrics[f"theory/{name}/{structure}"] = predicted_accuracy(models[name], vanishing[structure])
+    agree = [abs(metrics[f"acc/{m}/{s}"] - metrics[f"theory/{m}/{s}"]) <= 0.25 for m in models for s in cfg.structures]
+    metrics["theory_agreement"] = float(np.mean(agree))
+    _write_outputs(out_dir, cfg, seed, models, vanishing, metrics)
+    return metrics
+
+
+def _write_outputs(out_dir, cfg, seed, models, vanishing, metrics):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report.write_metrics(out_dir, metrics, cfg, seed)
+    rows = []
+    for s in cfg.structures:
+        cells = [f"{100 * metrics[f'acc/{m}/{s}']:.0f} ± {100 * metrics[f'acc_std/{m}/{s}']:.0f} "
+                 f"({100 * metrics[f'theory/{m}/{s}']:.0f})" for m in models]
+        zero = ", ".join(str(l) for l in vanishing[s] if l <= cfg.max_degree)
+        rows.append([s, zero or "none"] + cells)
+    table = report.markdown_table(["structure", f"vanishing l <= {cfg.max_degree}"] + list(models), rows)
+    _heatmap(out_dir / "accuracy.png", cfg, models, metrics)
+    sections = [
+        ("Setup", f"{cfg.seeds} seeds per cell, {cfg.steps} Adam steps (lr {cfg.learning_rate:g}), hidden "
+                  f"{cfg.hidden}, {cfg.n_layers} layer(s); seed {seed}. Each cell: test accuracy in % "
+                  "(mean ± std over seeds), the theorem's prediction in brackets (100 = can tell the "
+                  "rotated copy apart, 50 = chance). Agreement with the theorem (within 25 points): "
+                  f"**{100 * metrics['theory_agreement']:.0f} %** of the cells."),
+        ("Accuracy, structure x model", table),
+        ("Paper", "HEGNN (Cen et al. 2024), Tables 2 and 4: EGNN (and GVP-GNN) stay at 50 % on every "
+                  "structure, HEGNN_l reaches 100 % exactly at the degrees the symmetry group allows. "
+                  "The paper's exact per-cell figures were not available offline; the theorem column is "
+                  "computed from each structure's symmetry group (train/data/symmetric.py)."),
+    ]
+    report.write_results(out_dir, "hegnn-toy", sections)
+
+
+def _heatmap(path, cfg, models, metrics):
+    import matplotlib.pyplot as plt
+
+    grid = np.array([[metrics[f"acc/{m}/{s}"] for m in models] for s in cfg.structures])
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(models), 0.9 + 0.38 * len(cfg.structures)), dpi=120)
+    image = ax.imshow(grid, vmin=0.4, vmax=1.0, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(models)), list(models), rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(cfg.structures)), cfg.structures, fontsize=8)
+    for i, s in enumerate(cfg.structures):
+        for j, m in enumerate(models):
+            mark = "" if metrics[f"theory/{m}/{s}"] == 1.0 else "×"
+            ax.text(j, i, f"{100 * grid[i, j]:.0f}{mark}", ha="center", va="center", fontsize=7,
+                    color="white" if grid[i, j] < 0.75 else "black")
+    fig.colorbar(image, ax=ax, label="accuracy")
+    ax.set_title("tell a structure from its rotated copy (× = theorem predicts chance)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
