@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from models.hegnn import EGNN, HEGNN, EquivariantClassifier
 from train import report
@@ -136,8 +137,6 @@ def train_pairs(degrees, cfg: Config, graphs, seed: int) -> np.ndarray:
 
 
 def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
-    from tqdm.auto import tqdm
-
     out_dir = Path(out_dir)
     graphs = training_batch(cfg, seed)
     models = model_degrees(cfg)
