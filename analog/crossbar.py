@@ -239,7 +239,10 @@ def age(arr: ProgrammedArray, t, spec: CrossbarSpec) -> ProgrammedArray:
 
 
 def _row_tiles(a: jax.Array, rows: int) -> jax.Array:
-    """(n, m) -> (ceil(n / rows), rows, m), zero-padding the last tile."""
+    """(n, m) -> (ceil(n / rows), rows, m), zero-padding the last tile; a matrix
+    that fits one tile is that tile (n rows): padding rows hold zero weight and
+    zero read noise and get zero input, so they change nothing but the cost."""
+    rows = min(rows, a.shape[0])
     pad = (-a.shape[0]) % rows
     a = jnp.pad(a, [(0, pad), (0, 0)])
     return a.reshape((-1, rows, a.shape[1]))
@@ -325,7 +328,7 @@ def mvm(key: jax.Array, arr: ProgrammedArray, x: jax.Array, spec: CrossbarSpec,
     With ``spec.ideal()`` this equals ``x @ w`` to float tolerance.
     """
     n_in, n_out = arr.shape
-    if arr.w_tiles.shape[-2] != spec.tile_rows:
+    if arr.w_tiles.shape[-2] != min(spec.tile_rows, n_in):
         raise ValueError(f"array was programmed with tile_rows = {arr.w_tiles.shape[-2]}; spec has {spec.tile_rows}")
     if x.shape[-1] != n_in:
         raise ValueError(f"input has {x.shape[-1]} features; the array stores {n_in} rows")
