@@ -5,9 +5,12 @@ from ``jax.random.PRNGKey`` or a typed ``jax.random.key``) and draws through
 this module instead of ``jax.random``:
 
 * ``normal`` / ``uniform``: a counter hashed with the key's words (two rounds of
-  the "lowbias32" integer hash, Wellons 2018) into 24-bit uniforms; normals
-  through the inverse error function (exact N(0, 1) quantiles to |z| ~ 5.3,
-  the tails beyond are truncated, a 1e-7 effect).
+  the "lowbias32" integer hash, Wellons 2018) into uniforms on a 23-bit grid
+  strictly inside (0, 1); normals through the inverse error function of a
+  symmetric 24-bit grid strictly inside (-1, 1) (exact N(0, 1) quantiles to
+  |z| ~ 5.3, the tails beyond are truncated, a 1e-7 effect). Both grids are
+  exact in float32: a grid that reaches 1 - 2^-25 rounds to 1, and erf_inv(1)
+  is inf (once in 2^24 draws, i.e. a NaN on most large chips).
 * ``split`` / ``fold_in``: derive new keys by hashing the key's words with the
   index (same type as the input key).
 
@@ -75,15 +78,17 @@ def _materialize(x: jax.Array) -> jax.Array:
 def uniform(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
     """Uniform draws in (0, 1) of ``shape`` (24-bit resolution)."""
     bits = _bits(key, math.prod(shape))
-    u = (bits >> 8).astype(jnp.float32) * (2.0**-24) + 2.0**-25
+    # 23-bit grid centred in its cells: (k + 1/2) 2^-23 is exact in float32 and at most 1 - 2^-24
+    u = ((bits >> 9).astype(jnp.float32) + 0.5) * (2.0**-23)
     return _materialize(u.reshape(shape).astype(dtype))
 
 
 def normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
     """Standard normal draws of ``shape``."""
     bits = _bits(key, math.prod(shape))
-    u = (bits >> 8).astype(jnp.float32) * (2.0**-24) + 2.0**-25
-    return _materialize((jnp.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)).reshape(shape).astype(dtype))
+    # 2u - 1 on a symmetric 24-bit grid, exact in float32 and never +-1 (erf_inv(+-1) = +-inf)
+    centred = ((bits >> 8).astype(jnp.float32) - (2.0**23 - 0.5)) * (2.0**-23)
+    return _materialize((jnp.sqrt(2.0) * jax.lax.erf_inv(centred)).reshape(shape).astype(dtype))
 
 
 def fold_in(key: jax.Array, index) -> jax.Array:

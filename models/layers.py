@@ -27,7 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from analog import crossbar, device
+from analog import crossbar, device, noise
 from analog.crossbar import CrossbarSpec
 
 __all__ = ["AnalogDense", "AnalogConv", "chip_keys"]
@@ -73,8 +73,8 @@ def _analog_matmul(module: nn.Module, x: jax.Array, kernels: jax.Array, spec: Cr
         y = jnp.einsum("...gi,gio->...go", xg, kernels)
     else:
         program_key, read_key = chip_keys(module, spec)
-        program_keys = jax.random.split(program_key, groups)
-        read_keys = jax.random.split(read_key, groups)
+        program_keys = noise.split(program_key, groups)
+        read_keys = noise.split(read_key, groups)
 
         def one_group(k_program, k_read, kernel, xs):
             arr = crossbar.program(k_program, kernel, spec)
