@@ -192,25 +192,35 @@ class HEGNN(nn.Module):
                              f"got shape {nodes['h'].shape}")
 
     @nn.compact
-    def __call__(self, graph: jraph.GraphsTuple):
+    def __call__(self, graph: jraph.GraphsTuple, degree_mask: jax.Array | None = None):
+        """``degree_mask`` (len(degrees),) of 0 / 1 switches degrees off: a masked degree
+        starts at zero and every update is per degree, so it stays zero (its inner
+        products feed zeros to the message MLP). Masking all but degree l gives the
+        single-degree model HEGNN_l (plus unused weights), so many variants can share
+        one compiled function under ``vmap``."""
         self._check(graph)
+        if degree_mask is not None and jnp.shape(degree_mask) != (len(self.degrees),):
+            raise ValueError(f"degree_mask has shape {jnp.shape(degree_mask)}; expected ({len(self.degrees)},), "
+                             f"one entry per degree in {tuple(self.degrees)}")
         degrees = tuple(self.degrees)
         x, vel = graph.nodes["x"], graph.nodes.get("vel")
         senders, receivers, edges = graph.senders, graph.receivers, graph.edges
         n_nodes = x.shape[0]
         mean = _mean_over_incoming(receivers, n_nodes)
         h = AnalogDense(self.hidden, spec=self.spec, name="embed")(graph.nodes["h"])
-        v = self._initial_steerable(h, x, graph, mean) if degrees else None
+        v = self._initial_steerable(h, x, graph, mean, degree_mask) if degrees else None
         for i in range(self.n_layers):
             h, x, v = _Layer(self.hidden, degrees, self.spec, self.clamp, name=f"layer_{i}")(
                 h, x, v, vel, edges, senders, receivers, mean)
         return h, x, (e3nn.IrrepsArray(steerable_irreps(degrees), v) if degrees else None)
 
-    def _initial_steerable(self, h, x, graph, mean):
+    def _initial_steerable(self, h, x, graph, mean, degree_mask):
         """v^(l) at layer 0, (N, dim): gated edge harmonics (+ the centroid term)."""
         degrees = tuple(self.degrees)
         irreps = steerable_irreps(degrees)
         deg = _degree_matrix(degrees)
+        if degree_mask is not None:
+            deg = deg * degree_mask
         senders, receivers = graph.senders, graph.receivers
         r = x[receivers] - x[senders]
         length = jnp.linalg.norm(r, axis=-1, keepdims=True)
@@ -248,8 +258,8 @@ class EquivariantClassifier(nn.Module):
     n_classes: int = 2
 
     @nn.compact
-    def __call__(self, graph: jraph.GraphsTuple) -> jax.Array:
-        h, x, v = self.backbone(graph)
+    def __call__(self, graph: jraph.GraphsTuple, degree_mask: jax.Array | None = None) -> jax.Array:
+        h, x, v = self.backbone(graph) if degree_mask is None else self.backbone(graph, degree_mask)
         parts = [h, x] + ([v.array] if v is not None else [])
         pooled = sum_pool(jnp.concatenate(parts, axis=-1), graph)
         return AnalogDense(self.n_classes, spec=self.backbone.spec, name="readout")(pooled)

@@ -182,3 +182,30 @@ def test_bad_inputs_raise_clear_errors():
         init(HEGNN(), bad)
     with pytest.raises(ValueError, match="nodes must be a dict"):
         init(HEGNN(), graph._replace(nodes=graph.nodes["x"]))
+
+
+def test_pooled_degree_l_output_vanishes_exactly_where_the_theorem_says():
+    # a random HEGNN with degrees 0..8 on each symmetric structure: the sum over
+    # nodes of its degree-l output is zero exactly at the table's degrees
+    from train.data import symmetric
+    from train.experiments.hegnn_toy import pair_graph
+
+    lmax = 8
+    structures = [symmetric.structure(name) for name in symmetric.STRUCTURE_NAMES]
+    n_node = 2 * max(s.n_nodes for s in structures) + 1
+    n_edge = 2 * max(s.n_edges for s in structures) + 1
+    model = HEGNN(hidden=8, n_layers=1, degrees=tuple(range(lmax + 1)))
+    graphs = [pair_graph(s.positions, s.positions, s, n_node, n_edge) for s in structures]
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), graphs[0])
+    apply = jax.jit(model.apply)
+    for name, s, graph in zip(symmetric.STRUCTURE_NAMES, structures, graphs):
+        v = apply(params, graph)[2]
+        pooled = v.array[: s.n_nodes].sum(axis=0)
+        norms = np.array([np.linalg.norm(pooled[l * l:(l + 1) ** 2]) for l in range(lmax + 1)])
+        scale = norms.max()
+        vanishing = set(symmetric.predicted_vanishing(name, lmax))
+        for l in range(1, lmax + 1):
+            if l in vanishing:
+                assert norms[l] < 1e-5 * scale, (name, l, norms[l] / scale)
+            else:
+                assert norms[l] > 1e-3 * scale, (name, l, norms[l] / scale)

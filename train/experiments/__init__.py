@@ -11,6 +11,8 @@ EXPERIMENTS = {
     "compile": "train.experiments.edge_compile",
     "nas": "train.experiments.nas",
     "hegnn-toy": "train.experiments.hegnn_toy",
+    "hegnn-nbody": "train.experiments.hegnn_nbody",
+    "hegnn-md17": "train.experiments.hegnn_md17",
 }
 
 
