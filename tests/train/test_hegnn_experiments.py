@@ -25,14 +25,13 @@ def test_degree_masks_select_single_degrees_and_all():
 
 
 @pytest.mark.slow
-def test_toy_quick_on_three_structures_matches_the_theorem(tmp_path):
-    # tetrahedron: l = 3 is the first degree that tells it apart; 5-fold star: l = 5; cube: l = 4
-    cfg = dataclasses.replace(hegnn_toy.Config.quick(), structures=("tetrahedron", "5-fold", "cube"), max_degree=5,
-                              seeds=2)
+def test_toy_quick_on_two_structures_matches_the_theorem(tmp_path):
+    # tetrahedron: l = 3 is the first degree that tells it apart; cube: l = 4
+    cfg = dataclasses.replace(hegnn_toy.Config.quick(), structures=("tetrahedron", "cube"), max_degree=4, seeds=2)
     m = hegnn_toy.run(cfg, tmp_path)
     for s in cfg.structures:
         assert m[f"acc/egnn/{s}"] <= 0.6
-        assert max(m[f"acc/hegnn_l{l}/{s}"] for l in range(1, 6)) >= 0.95
+        assert max(m[f"acc/hegnn_l{l}/{s}"] for l in range(1, 5)) >= 0.95
     assert m["acc/hegnn_l3/tetrahedron"] >= 0.95 and m["acc/hegnn_l2/tetrahedron"] <= 0.6
     assert m["theory_agreement"] == 1.0
     assert (tmp_path / "accuracy.png").exists()
@@ -40,7 +39,8 @@ def test_toy_quick_on_three_structures_matches_the_theorem(tmp_path):
 
 @pytest.mark.slow
 def test_nbody_reduced_quick_learns_and_chips_stay_equivariant(tmp_path):
-    cfg = dataclasses.replace(hegnn_nbody.Config.quick(), n_train=400, n_valid=100, n_test=100, epochs=30,
+    cfg = dataclasses.replace(hegnn_nbody.Config.quick(), models=("egnn", "hegnn_le1"), chip_model="hegnn_le1",
+                              n_train=400, n_valid=100, n_test=100, epochs=30, hidden=16, n_layers=1,
                               n_chips=4, chunk_size=4, mc_test=20)
     m = hegnn_nbody.run(cfg, tmp_path)
     data = hegnn_nbody.load(cfg, 5, seed=0)["test"]
@@ -50,4 +50,4 @@ def test_nbody_reduced_quick_learns_and_chips_stay_equivariant(tmp_path):
     # device noise enters invariant channels only: as equivariant as float32 allows
     assert m["equivariance/float/max"] < 1e-4 and m["equivariance/device_noise/max"] < 1e-4
     assert np.isfinite(m["chip/mse/median"]) and m["chip/mse/median"] > 0
-    assert (tmp_path / "chips.png").exists() and "hegnn_le3" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "chips.png").exists() and "hegnn_le1" in (tmp_path / "results.md").read_text()
