@@ -258,10 +258,11 @@ def _plots(out_dir: Path, cfg: Config, curves: dict, chip_study: dict):
     left.set(xlabel="test MSE", ylabel="chips", title=f"{cfg.n_chips} simulated chips")
     left.legend(fontsize=8)
     errors = chip_study["errors"]
-    bins = np.logspace(-9, -3, 40)
+    bins = np.logspace(-9, 0, 46)
     for name, label in (("float", "float"), ("device_noise", "device noise"), ("chip", "full chip")):
-        right.hist(np.maximum(errors[name], 1e-9), bins=bins, alpha=0.5, label=label, density=True)
-    right.set(xscale="log", xlabel="max |f(Rx+t) - (R f(x)+t)|", ylabel="density",
+        share = np.full(len(errors[name]), 1.0 / len(errors[name]))
+        right.hist(np.clip(errors[name], 1e-9, 1.0), bins=bins, weights=share, alpha=0.5, label=label)
+    right.set(xscale="log", yscale="log", xlabel="max |f(Rx+t) - (R f(x)+t)|", ylabel="share of samples",
               title="equivariance error per sample")
     right.legend(fontsize=8)
     fig.tight_layout()
