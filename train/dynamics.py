@@ -124,6 +124,10 @@ class FitResult(NamedTuple):
     best_epoch: int
     history: list[tuple[int, float, float]]  # (epoch, train loss, valid MSE)
 
+    def validation_curve(self) -> tuple[list[int], list[float]]:
+        """(epochs, validation MSE) at every evaluation, for ``report.line_plot``."""
+        return [e for e, _, _ in self.history], [v for _, _, v in self.history]
+
 
 def mse_fn(model: nn.Module, topology: Topology, edge_fn: EdgeFn | None, batch: int):
     """Jitted f(params, samples) -> MSE over all coordinates, in chunks of ``batch``

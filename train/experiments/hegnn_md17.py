@@ -126,7 +126,7 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
             metrics[f"mse/{name}/{molecule}"] = result.test_mse
             metrics[f"valid_mse/{name}/{molecule}"] = result.valid_mse
             metrics[f"best_epoch/{name}/{molecule}"] = result.best_epoch
-            curves[(name, molecule)] = result.history
+            curves[f"{name} {molecule}"] = result.validation_curve()
         hegnn = [m for m in cfg.models if m != "egnn"]
         if "egnn" in cfg.models and hegnn:
             best = max(hegnn, key=lambda m: int(m.removeprefix("hegnn_le")))
@@ -193,12 +193,5 @@ def _plots(out_dir: Path, cfg: Config, metrics: dict, curves: dict):
     fig.savefig(out_dir / "mse.png")
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=120)
-    for (name, mol), history in curves.items():
-        epochs, _, valid = zip(*history)
-        ax.plot(epochs, valid, label=f"{name} {mol}")
-    ax.set(yscale="log", xlabel="epoch", ylabel="validation MSE", title="MD17: validation MSE")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "validation.png")
-    plt.close(fig)
+    report.line_plot(out_dir / "validation.png", curves, "epoch", "validation MSE", "MD17: validation MSE",
+                     logy=True)

@@ -133,7 +133,7 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
             metrics[f"mse/{name}/n{n_bodies}"] = result.test_mse
             metrics[f"valid_mse/{name}/n{n_bodies}"] = result.valid_mse
             metrics[f"best_epoch/{name}/n{n_bodies}"] = result.best_epoch
-            curves[(name, n_bodies)] = result.history
+            curves[f"{name} N={n_bodies}"] = result.validation_curve()
             trained[(name, n_bodies)] = (result.params, splits["test"], topology)
     chip_study = analogue_study(cfg, trained[(cfg.chip_model, min(cfg.bodies))], seed)
     metrics.update(chip_study.pop("metrics"))
@@ -242,15 +242,8 @@ def _write_outputs(out_dir: Path, cfg: Config, seed: int, metrics: dict, curves:
 def _plots(out_dir: Path, cfg: Config, curves: dict, chip_study: dict):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=120)
-    for (name, n), history in curves.items():
-        epochs, _, valid = zip(*history)
-        ax.plot(epochs, valid, label=f"{name} N={n}")
-    ax.set(yscale="log", xlabel="epoch", ylabel="validation MSE", title="N-body: validation MSE")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "validation.png")
-    plt.close(fig)
+    report.line_plot(out_dir / "validation.png", curves, "epoch", "validation MSE", "N-body: validation MSE",
+                     logy=True)
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=120)
     left.hist(chip_study["per_chip"], bins=30, color="tab:blue", alpha=0.8)
