@@ -113,9 +113,9 @@ def band_plot(path: Path, x, curves: dict[str, np.ndarray], xlabel: str, ylabel:
 
 
 def line_plot(path: Path, curves: dict[str, tuple], xlabel: str, ylabel: str, title: str = "",
-              logy: bool = False, hlines: dict[str, float] | None = None) -> Path:
+              logy: bool = False, hlines: dict[str, float] | None = None, logx: bool = False) -> Path:
     """One marked line per curve, ``curves[name] = (x, y)``; dashed reference lines
-    ``hlines[label] = y``."""
+    ``hlines[label] = y``; ``logx`` / ``logy`` put that axis on a log scale."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     for name, (x, y) in curves.items():
         ax.plot(x, y, marker="o", label=name)
@@ -123,4 +123,6 @@ def line_plot(path: Path, curves: dict[str, tuple], xlabel: str, ylabel: str, ti
         ax.axhline(y, color="0.4", ls="--", lw=0.8, label=label)
     if logy:
         ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
     return _finish(fig, ax, path, xlabel, ylabel, title)

@@ -11,6 +11,8 @@ from train.experiments import hegnn_nbody, hegnn_toy
 def test_configs_reject_bad_values():
     with pytest.raises(ValueError, match="structures"):
         hegnn_toy.Config(structures=("heptagon",))
+    with pytest.raises(ValueError, match="perturbations"):
+        hegnn_toy.Config(perturbations=(0.1, -0.2))
     with pytest.raises(ValueError, match="models"):
         hegnn_nbody.Config(models=("segnn",))
     with pytest.raises(ValueError, match="chip_model"):
@@ -27,14 +29,17 @@ def test_degree_masks_select_single_degrees_and_all():
 @pytest.mark.slow
 def test_toy_quick_on_two_structures_matches_the_theorem(tmp_path):
     # tetrahedron: l = 3 is the first degree that tells it apart; cube: l = 4
-    cfg = dataclasses.replace(hegnn_toy.Config.quick(), structures=("tetrahedron", "cube"), max_degree=4, seeds=2)
+    cfg = dataclasses.replace(hegnn_toy.Config.quick(), structures=("tetrahedron", "cube"), max_degree=4, seeds=2,
+                              perturbations=(0.5,))
     m = hegnn_toy.run(cfg, tmp_path)
     for s in cfg.structures:
         assert m[f"acc/egnn/{s}"] <= 0.6
         assert max(m[f"acc/hegnn_l{l}/{s}"] for l in range(1, 5)) >= 0.95
     assert m["acc/hegnn_l3/tetrahedron"] >= 0.95 and m["acc/hegnn_l2/tetrahedron"] <= 0.6
     assert m["theory_agreement"] == 1.0
-    assert (tmp_path / "accuracy.png").exists()
+    # jitter of half the radius breaks the tetrahedron's symmetry: even EGNN's degree 1 tells it apart
+    assert m["perturbed/egnn/eps0.5"] >= 0.95 and m["acc/egnn/tetrahedron"] <= 0.6
+    assert (tmp_path / "accuracy.png").exists() and (tmp_path / "perturbation.png").exists()
 
 
 @pytest.mark.slow

@@ -329,3 +329,24 @@ def test_rotated_pair():
     assert not np.allclose(R, R3)
     with pytest.raises(TypeError, match="key first"):
         sym.rotated_pair(s, jax.random.key(0))
+
+
+# ---------------------------------------------------------------- perturbation
+
+
+def test_perturbed_jitter_has_the_asked_size_and_breaks_the_symmetry():
+    s = sym.structure("icosahedron")
+    radius = np.linalg.norm(s.positions, axis=1).mean()
+    jitter = np.concatenate([sym.perturbed(jax.random.key(i), s, 0.1).positions - s.positions for i in range(40)])
+    # 40 x 12 x 3 = 1440 normal draws: the sample std is within 10 % of 0.1 * radius at far beyond 3 sigma
+    assert np.std(jitter) == pytest.approx(0.1 * radius, rel=0.1)
+    assert np.abs(np.mean(jitter)) < 0.01 * radius
+    p = sym.perturbed(jax.random.key(0), sym.structure("tetrahedron"), 0.05)
+    assert p.senders.tolist() == sym.structure("tetrahedron").senders.tolist()
+    assert sym.vanishing_degrees(p.positions, 6) == ()  # no symmetry left: no degree is forced to zero
+    exact = sym.perturbed(jax.random.key(0), sym.structure("5-fold"), 0.0)  # epsilon 0: only re-centred
+    np.testing.assert_allclose(exact.positions, sym.structure("5-fold").positions, atol=1e-6)
+    with pytest.raises(ValueError, match="epsilon"):
+        sym.perturbed(jax.random.key(0), s, -0.1)
+    with pytest.raises(TypeError, match="key first"):
+        sym.perturbed(s, jax.random.key(0), 0.1)

@@ -177,6 +177,24 @@ def structure(name: str) -> Structure:
     raise _unknown(name)
 
 
+def perturbed(key: jax.Array, structure: Structure, epsilon: float) -> Structure:
+    """The structure with its symmetry broken by Gaussian jitter (HEGNN's perturbation test).
+
+    The positions are centred, then every coordinate gets independent normal
+    noise of standard deviation ``epsilon * mean_i |x_i|`` (epsilon >= 0, a
+    fraction of the structure's mean radius). The graph is kept.
+    """
+    if isinstance(key, Structure):
+        raise TypeError("perturbed takes the jax.random key first: perturbed(key, structure, epsilon)")
+    if not np.isfinite(epsilon) or epsilon < 0:
+        raise ValueError(f"epsilon = {epsilon!r}: must be a finite number >= 0")
+    x = np.asarray(structure.positions, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    scale = epsilon * np.linalg.norm(x, axis=1).mean()
+    noise = np.asarray(jax.random.normal(key, x.shape), dtype=np.float64)
+    return Structure(f"{structure.name}+{epsilon:g}", x + scale * noise, structure.senders, structure.receivers)
+
+
 def rotated_pair(key: jax.Array, structure: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The structure's positions and a copy rotated by a uniformly random rotation.
 
