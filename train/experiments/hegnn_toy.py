@@ -51,6 +51,7 @@ class Config:
     seeds: int = 10
     steps: int = 200
     learning_rate: float = 1e-3
+    adam_eps: float = 1e-6  # above float32 rounding of the pooled features (see train_pairs)
     perturbed_structure: str = "tetrahedron"
     perturbations: tuple[float, ...] = (0.01, 0.05, 0.1, 0.5)  # jitter, fraction of the mean radius; () = off
 
@@ -66,6 +67,8 @@ class Config:
             raise ValueError(f"perturbations = {self.perturbations!r}: finite numbers > 0")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate = {self.learning_rate!r}: must be > 0")
+        if not self.adam_eps > 0:
+            raise ValueError(f"adam_eps = {self.adam_eps!r}: must be > 0")
 
     def __post_init__(self):
         self.validate()
@@ -131,8 +134,14 @@ def training_batch(cfg: Config, seed: int):
 def train_pairs(model: EquivariantClassifier, masks: np.ndarray | None, cfg: Config, graphs,
                 seed: int) -> np.ndarray:
     """Train one classifier per (degree mask, stacked pair graph): accuracy on its two
-    graphs, (M, P) for masks (M, D), or (P,) without masks. One compile for all."""
-    optimiser = optax.adam(cfg.learning_rate)
+    graphs, (M, P) for masks (M, D), or (P,) without masks. One compile for all.
+
+    Adam normalises each gradient by its own scale, so with an eps below float32
+    rounding it takes full-size steps on gradients that come only from rounding
+    residue (the pooled output at a degree the theorem zeroes is ~1e-7 of a
+    node's features) and can separate the pair on it; ``cfg.adam_eps`` sits above
+    that floor so the classifier sees the theorem's zero as zero."""
+    optimiser = optax.adam(cfg.learning_rate, eps=cfg.adam_eps)
     labels = jnp.array([0, 1])
 
     def logits(params, graph, mask):
@@ -208,7 +217,10 @@ def _write_outputs(out_dir, cfg, seed, models, vanishing, metrics):
                   f"{cfg.hidden}, {cfg.n_layers} layer(s); seed {seed}. Each cell: test accuracy in % "
                   "(mean ± std over seeds), the theorem's prediction in brackets (100 = can tell the "
                   "rotated copy apart, 50 = chance). Agreement with the theorem (within 25 points): "
-                  f"**{100 * metrics['theory_agreement']:.0f} %** of the cells."),
+                  f"**{100 * metrics['theory_agreement']:.0f} %** of the cells. Adam's eps is "
+                  f"{cfg.adam_eps:g}: at a vanishing degree the pooled output is float32 rounding, about 1e-7 "
+                  "of a node's features, and with eps far below that Adam takes full steps on it and the "
+                  "readout learns the rounding (eps 1e-8: 5-fold l = 3 at 90 %, 7-fold l = 5 at 100 %)."),
         ("Accuracy, structure x model", table),
         *_perturbation_section(out_dir, cfg, models, metrics),
         ("Paper", "HEGNN (Cen et al. 2024), Tables 2 and 4: EGNN (and GVP-GNN) stay at 50 % on every "
