@@ -223,7 +223,8 @@ def _write_outputs(out_dir: Path, cfg: Config, seed: int, metrics: dict, curves:
         f"{m['equivariance/chip/frac_above_1e-4']:.3f}. Device noise only enters invariant channels, so a "
         "noisy chip is as equivariant as float32 allows. The converters quantize invariant inputs: a "
         "float-rounding difference (1e-7) in an invariant that sits on a DAC or ADC level boundary flips "
-        "one level, which is the rare larger error of the full chips.")
+        "one level, and the flip propagates through the layers. That is the larger error of the full "
+        "chips; its share of samples grows with the number of quantized invariants (edges x layers).")
     sections = [
         ("Setup", f"{cfg.n_train} / {cfg.n_valid} / {cfg.n_test} samples, hidden {cfg.hidden}, "
                   f"{cfg.n_layers} layers, up to {cfg.epochs} epochs (batch {cfg.batch_size}, Adam "
