@@ -26,6 +26,14 @@ def check_positive(config: Any, names: typing.Iterable[str]) -> None:
             raise ValueError(f"{name} = {getattr(config, name)!r}: must be >= 1")
 
 
+def check_above_zero(config: Any, names: typing.Iterable[str]) -> None:
+    """Raise ``ValueError`` naming the first field in ``names`` that is not a number > 0
+    (rates, step sizes, tolerances; NaN fails too)."""
+    for name in names:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{name} = {getattr(config, name)!r}: must be > 0")
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

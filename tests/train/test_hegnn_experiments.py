@@ -13,6 +13,10 @@ def test_configs_reject_bad_values():
         hegnn_toy.Config(structures=("heptagon",))
     with pytest.raises(ValueError, match="perturbations"):
         hegnn_toy.Config(perturbations=(0.1, -0.2))
+    with pytest.raises(ValueError, match="adam_eps"):
+        hegnn_toy.Config(adam_eps=0.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        hegnn_nbody.Config(learning_rate=float("nan"))
     with pytest.raises(ValueError, match="models"):
         hegnn_nbody.Config(models=("segnn",))
     with pytest.raises(ValueError, match="chip_model"):

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from train import dynamics, report
-from train.config import check_positive
+from train.config import check_above_zero, check_positive
 from train.data import md17
 from train.experiments.hegnn_nbody import MODELS, build_model
 
@@ -61,8 +61,7 @@ class Config:
             raise ValueError(f"models = {self.models!r}: distinct names from {MODELS}")
         if self.batch_size > self.n_train:
             raise ValueError(f"batch_size = {self.batch_size}: must be <= n_train = {self.n_train}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate = {self.learning_rate!r}: must be > 0")
+        check_above_zero(self, ("learning_rate",))
 
     def __post_init__(self):
         self.validate()

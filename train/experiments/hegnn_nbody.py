@@ -30,7 +30,7 @@ from analog.crossbar import CrossbarSpec
 from analog.device import RRAM
 from models.hegnn import EGNN, HEGNN
 from train import dynamics, montecarlo, report
-from train.config import check_positive
+from train.config import check_above_zero, check_positive
 from train.data import nbody
 
 DESCRIPTION = "HEGNN vs EGNN on charged N-body (5-100 bodies); Monte Carlo of the MSE over RRAM chips"
@@ -75,6 +75,7 @@ class Config:
             raise ValueError(f"models = {self.models!r}: allowed {MODELS}")
         if self.chip_model not in self.models:
             raise ValueError(f"chip_model = {self.chip_model!r}: must be one of models {self.models}")
+        check_above_zero(self, ("learning_rate",))
         for name in ("prog_noise", "read_noise"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} = {getattr(self, name)!r}: allowed 0 <= value < 1")

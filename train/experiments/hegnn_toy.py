@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from models.hegnn import EGNN, HEGNN, EquivariantClassifier
 from train import report
-from train.config import check_positive
+from train.config import check_above_zero, check_positive
 from train.data import symmetric
 
 DESCRIPTION = "HEGNN vs EGNN on k-fold stars and regular polyhedra: tell a structure from its rotated copy"
@@ -65,10 +65,7 @@ class Config:
                              f"{symmetric.STRUCTURE_NAMES}")
         if any(not (np.isfinite(e) and e > 0) for e in self.perturbations):
             raise ValueError(f"perturbations = {self.perturbations!r}: finite numbers > 0")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate = {self.learning_rate!r}: must be > 0")
-        if not self.adam_eps > 0:
-            raise ValueError(f"adam_eps = {self.adam_eps!r}: must be > 0")
+        check_above_zero(self, ("learning_rate", "adam_eps"))
 
     def __post_init__(self):
         self.validate()
