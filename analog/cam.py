@@ -7,15 +7,17 @@ hangs on search line SL, device b on SLB, both on the word's match line (ML)::
     stored 0              -> (HRS, LRS)
     don't care DONT_CARE  -> (HRS, HRS)     (int arrays of stored words: -1)
 
-A search drives ``SL = v_search (1 - q)`` and ``SLB = v_search q`` for query bit
-``q``, so a mismatching cell puts its LRS device on a driven line and the ML
-current is (nominal cells)::
+The cells are an ``analog.device.RRAM`` population (``spec.device``): HRS is its
+``g_min``, LRS its ``g_max`` and ``dg = g_max - g_min`` its window. A search
+drives ``SL = v_search (1 - q)`` and ``SLB = v_search q`` for query bit ``q``, so
+a mismatching cell puts its LRS device on a driven line and the ML current is
+(nominal cells)::
 
     I = v_search * sum_w [(1 - q_w) g_a + q_w g_b] = v_search * (width g_hrs + dg * hamming)
 
-with ``dg = g_lrs - g_hrs``; the sense amplifier / ADC decodes
-``hamming = (I / v_search - width g_hrs) / dg``. Don't-care cells add only the
-HRS leak that the decoding subtracts, so they never count.
+and the sense amplifier / ADC decodes ``hamming = (I / v_search - width g_hrs) / dg``.
+Don't-care cells add only the HRS leak that the decoding subtracts, so they
+never count.
 
 Internally every conductance is written as its occupancy ``n = (g - g_hrs) / dg``
 (0 = HRS, 1 = LRS) and the sensed signal ``S`` is counted in "cells at full
@@ -35,11 +37,30 @@ stored values in ``spec.value_range = (lo, hi)`` and ``m = max(|lo|, |hi|)``:
   Larger is better (``best_index`` = argmax); for hamming and l1 smaller is
   better (argmin). Ties go to the lowest row index.
 
-Non-idealities: programming noise (per device, fixed per chip; Gaussian, clipped
-at 0 S), match-line read noise (fresh per search; Gaussian on the sensed current,
-std ``read_sigma`` A plus ``read_sigma_rel`` of the full-scale current
-``v_search width g_lrs``) and an optional sense ADC of ``adc_bits`` over the
-metric's full scale (S in [0, width], or [-width, width] for dot).
+Non-idealities, all from the shared models (``CAMSpec()`` has none of them):
+
+* programming (fixed per chip): ``g = analog.device.program(key, g_target,
+  spec.device)`` per device, with ``g_target = g_hrs + dg n``: levels, write
+  noise ``sigma_p(g)``, device-to-device spread and stuck-at faults as in
+  ``analog.device``.
+* match-line read (fresh per search), output-referred like ``crossbar``'s
+  ``read_path="output"``: each (query, row) gets one Gaussian draw::
+
+      S_read = S + sigma_S xi,   xi ~ N(0, 1)
+      sigma_S^2 = sum_{c on a driven line} (f_c sigma_r(g_c))^2 / dg^2
+                  + (sense_sigma / (v_search dg))^2
+
+  with ``sigma_r = analog.device.read_sigma`` (S) of each cell at t = 0 (the CAM
+  does not age its cells: drift is not applied) and ``f_c`` its drive fraction:
+  hamming ``f_a = 1 - q``, ``f_b = q``; dot ``f_a = f_b = |q| / m``; l1 ``f = 1``
+  for the conductance ``g_hrs + dg care |q_u - u_hat|`` the abstracted cell
+  presents (a masked cell: its HRS leak). Independent Gaussian cell reads sum to
+  this one draw exactly in distribution (the clip at 0 S is ignored).
+  ``sense_sigma`` (A) is the sense amplifier's own noise.
+* sense ADC (``spec.adc``, an ``analog.converters.ADC``): ``S_read`` is converted
+  by ``quantize_uniform`` over ``[0, fullscale]`` (hamming, l1) or
+  ``[-fullscale, fullscale]`` (dot), full scale in cells at full swing; the
+  score is ``scale S`` with scale 1 (hamming), ``hi - lo`` (l1), ``m**2`` (dot).
 """
 
 from __future__ import annotations
@@ -51,7 +72,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from analog.converters import quantize_uniform
+from analog import device, noise
+from analog.converters import ADC, quantize_uniform
+from analog.device import G_HRS, G_LRS, RRAM
 from analog.spec import check_choice, check_range, is_concrete, spec, static
 
 __all__ = ["DONT_CARE", "METRICS", "CAMSpec", "CAMArray", "program", "search",
@@ -61,62 +84,51 @@ DONT_CARE = -1
 METRICS = ("hamming", "l1", "dot")
 
 
-def _class_or_instance(f):
-    """Method callable on an instance, or on the class (then applied to ``cls()``)."""
-
-    class _Descriptor:
-        def __get__(self, obj, cls):
-            target = cls() if obj is None else obj
-            return functools.wraps(f)(lambda: f(target))
-
-    return _Descriptor()
+def _tcam_window() -> RRAM:
+    """Ideal cells spanning the binary cell's HRS / LRS window (continuous levels)."""
+    return RRAM(g_min=G_HRS, g_max=G_LRS)
 
 
 @spec
 class CAMSpec:
     """A memristive CAM array (conductances in S, voltages in V, currents in A).
 
+    Built with its defaults a spec is ideal (``CAMSpec() == CAMSpec().ideal()``);
+    ``CAMSpec.tcam_40nm(width)`` is the physical cell.
+
     metric: "hamming" (binary/ternary TCAM), "l1" or "dot" (analogue CAM). Static.
-    g_lrs, g_hrs: on / off conductance (S). [assumed] 60 uS / 2 uS, the 40 nm
-        TaOx window used by ``analog.device.RRAM.binary_lrs_hrs``
-        (LRS ~ 50-100 uS, HRS ~ 1-2 uS).
-    prog_sigma: absolute programming-noise std per device (S).
-    prog_sigma_rel: programming-noise std relative to the target conductance;
-        [assumed] 5 %. Adds in quadrature with ``prog_sigma``.
-    read_sigma: absolute match-line read-noise std (A), fresh per search.
-    read_sigma_rel: read-noise std as a fraction of the full-scale ML current
-        ``v_search * width * g_lrs``; [assumed] 0.2 % (about half an LSB of an
-        8-bit sense ADC).
+    device: the cell population (``analog.device.RRAM``): HRS = ``device.g_min``,
+        LRS = ``device.g_max``; its programming and read noise are the CAM's.
+        Default: ideal cells over ``analog.device.G_HRS`` / ``G_LRS`` with
+        continuous levels (so "l1" / "dot" store analogue values).
+    adc: sense ADC (``analog.converters.ADC``) or None = ideal sense. Its
+        ``fullscale`` is in cells at full swing (units of the sensed signal S,
+        i.e. ``fullscale * v_search * dg`` A above the HRS leak); hamming / l1
+        convert ``[0, fullscale]``, dot ``[-fullscale, fullscale]``. A full scale
+        equal to the CAM width never clips a hamming search.
+    sense_sigma: sense-amplifier noise std (A), fresh per search.
     v_search: search-line voltage (V); [assumed] 0.2 V, the 0.1-0.2 V read
         voltage of the 40 nm macros (notes: memristor_papers.md, section 0).
-    adc_bits: sense-ADC resolution over the metric's full scale; None = ideal.
     value_range: (lo, hi) of stored values for "l1" / "dot" (ignored by
         "hamming"); two pytree leaves, so a sweep over it does not recompile.
     """
 
     metric: str = static("hamming")
-    g_lrs: float = 60e-6
-    g_hrs: float = 2e-6
-    prog_sigma: float = 0.0
-    prog_sigma_rel: float = 0.05
-    read_sigma: float = 0.0
-    read_sigma_rel: float = 0.002
+    device: RRAM = dataclasses.field(default_factory=_tcam_window)
+    adc: ADC | None = None
+    sense_sigma: float = 0.0
     v_search: float = 0.2
-    adc_bits: int | None = static(None)
     value_range: tuple = (-1.0, 1.0)
 
     def validate(self):
         check_choice(self, "metric", METRICS)
-        check_range(self, "g_hrs", 0.0)
-        check_range(self, "g_lrs", 0.0, lo_open=True)
-        if is_concrete(self.g_lrs) and is_concrete(self.g_hrs):
-            if not np.all(self.g_lrs > self.g_hrs):
-                raise ValueError(f"CAMSpec.g_lrs = {self.g_lrs!r} is invalid: allowed "
-                                 f"values above g_hrs = {self.g_hrs!r}")
-        for name in ("prog_sigma", "prog_sigma_rel", "read_sigma", "read_sigma_rel"):
-            check_range(self, name, 0.0)
+        for name, kinds in (("device", (RRAM,)), ("adc", (ADC, type(None)))):
+            value = getattr(self, name)
+            if not isinstance(value, kinds):
+                allowed = " or ".join(k.__name__ for k in kinds)
+                raise ValueError(f"CAMSpec.{name} = {value!r} is invalid: allowed {allowed}")
+        check_range(self, "sense_sigma", 0.0)
         check_range(self, "v_search", 0.0, lo_open=True)
-        check_range(self, "adc_bits", 1, 32, integer=True, allow_none=True)
         vr = self.value_range
         ok = isinstance(vr, tuple) and len(vr) == 2
         if ok and all(is_concrete(v) for v in vr):  # skipped when JAX rebuilds traced specs
@@ -125,12 +137,36 @@ class CAMSpec:
             raise ValueError(f"CAMSpec.value_range = {vr!r} is invalid: allowed a finite "
                              "(lo, hi) pair with lo < hi")
 
-    @_class_or_instance
     def ideal(self) -> "CAMSpec":
-        """Every non-ideality off (no noise, ideal sense). ``CAMSpec.ideal()`` gives
-        the default window; ``spec.ideal()`` keeps this spec's window and metric."""
-        return self.replace(prog_sigma=0.0, prog_sigma_rel=0.0, read_sigma=0.0,
-                            read_sigma_rel=0.0, adc_bits=None)
+        """Every non-ideality off (``device.ideal()``, no ADC, no sense noise); the
+        window, metric, v_search and value_range stay."""
+        return self.replace(device=self.device.ideal(), adc=None, sense_sigma=0.0)
+
+    @classmethod
+    def tcam_40nm(cls, width: int = 64, metric: str = "hamming", prog_sigma_rel: float = 0.05,
+                  read_sigma_rel: float = 0.02, adc_bits: int | None = 8,
+                  value_range: tuple = (-1.0, 1.0)) -> "CAMSpec":
+        """The 2T2R TaOx cell of the 40 nm macros, for a CAM ``width`` cells wide.
+
+        Cells: ``RRAM.binary_lrs_hrs`` (HRS / LRS ``G_HRS`` / ``G_LRS``, 2 % read
+        noise, ``read_sigma_rel``) with [assumed] 5 % programming noise relative
+        to the target (``prog_sigma_rel``, in place of the preset's 3 uS state
+        spread). Levels: binary (2) for "hamming", whose cells only ever hold
+        HRS or LRS; continuous for "l1" / "dot", which store analogue values.
+        Sense: an ``adc_bits`` ADC (None = ideal) with full scale = ``width``
+        cells, the largest hamming / l1 signal (so one LSB = width / (2**bits - 1)).
+        ``width`` [assumed] 64 when not given (the paper's word width is not
+        public): pass the CAM's width, or a wider word's distances above 64 clip.
+        """
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"width = {width!r} is invalid: allowed an integer >= 1 (cells per word)")
+        if not (is_concrete(prog_sigma_rel) and prog_sigma_rel >= 0):
+            raise ValueError(f"prog_sigma_rel = {prog_sigma_rel!r} is invalid: allowed a number >= 0")
+        cell = RRAM.binary_lrs_hrs(prog_sigma=0.0, read_sigma_rel=read_sigma_rel)
+        cell = cell.replace(prog_poly=(0.0, prog_sigma_rel),
+                            levels=2 if metric == "hamming" else None)
+        adc = None if adc_bits is None else ADC(bits=adc_bits, fullscale=float(width))
+        return cls(metric=metric, device=cell, adc=adc, value_range=value_range)
 
 
 @jax.tree_util.register_dataclass
@@ -200,19 +236,72 @@ def _occupancy(stored: jax.Array, care: jax.Array, spec: CAMSpec):
     return jnp.stack(pair, axis=-1) * care[..., None], care
 
 
-def _signal(cam: CAMArray, queries: jax.Array, spec: CAMSpec) -> jax.Array:
+_dot = functools.partial(jnp.einsum, "bw,rw->br", precision=jax.lax.Precision.HIGHEST)
+
+
+def _states(spec: CAMSpec) -> tuple[jax.Array, jax.Array]:
+    """(HRS, LRS) conductances (S) rounded once to float32, shared by writing and
+    decoding so that nominal cells decode to occupancies of exactly 0 and 1."""
+    return (jnp.asarray(spec.device.g_min, jnp.float32), jnp.asarray(spec.device.g_max, jnp.float32))
+
+
+def _occupancies(g: jax.Array, spec: CAMSpec) -> jax.Array:
+    """n = (g - g_hrs) / dg of conductances ``g`` (S), any shape."""
+    g_hrs, g_lrs = _states(spec)
+    # XLA rewrites x / scalar as x * (1 / scalar), which decodes an LRS cell as
+    # 0.99999994 for some windows; behind the barrier the division is IEEE (exact 1).
+    dg = jax.lax.optimization_barrier(jnp.broadcast_to(g_lrs - g_hrs, jnp.shape(g)))
+    return (g - g_hrs) / dg
+
+
+def _l1_cells(cam: CAMArray, q: jax.Array, spec: CAMSpec) -> jax.Array:
+    """Occupancy |q_u - u_hat| each abstracted l1 cell presents, (batch, rows, width); 0 if masked."""
+    lo, hi, _ = _span(spec)
+    n = _occupancies(cam.g, spec)
+    u_hat = 0.5 * (1.0 + n[..., 0] - n[..., 1])
+    q_u = (q - lo) / (hi - lo)
+    return cam.care * jnp.abs(q_u[:, None, :] - u_hat[None])
+
+
+def _signal(cam: CAMArray, q: jax.Array, spec: CAMSpec) -> jax.Array:
     """Noise-free sensed signal S (cells at full swing), (batch, rows)."""
-    lo, hi, m = _span(spec)
-    n = (cam.g - spec.g_hrs) / (spec.g_lrs - spec.g_hrs)
-    q = queries.astype(jnp.float32)
-    dot = functools.partial(jnp.einsum, "bw,rw->br", precision=jax.lax.Precision.HIGHEST)
+    _, _, m = _span(spec)
+    n = _occupancies(cam.g, spec)
     if spec.metric == "hamming":
-        return dot(1.0 - q, n[..., 0]) + dot(q, n[..., 1])
+        return _dot(1.0 - q, n[..., 0]) + _dot(q, n[..., 1])
     if spec.metric == "l1":
-        u_hat = 0.5 * (1.0 + n[..., 0] - n[..., 1])
-        q_u = (q - lo) / (hi - lo)
-        return jnp.sum(cam.care * jnp.abs(q_u[:, None, :] - u_hat[None]), axis=-1)
-    return dot(q / m, n[..., 0] - n[..., 1])
+        return jnp.sum(_l1_cells(cam, q, spec), axis=-1)
+    return _dot(q / m, n[..., 0] - n[..., 1])
+
+
+def _read_variance(cam: CAMArray, q: jax.Array, spec: CAMSpec) -> jax.Array:
+    """Variance of S (cells^2), (batch, rows): driven cells' read noise plus the sense amplifier's."""
+    cell, (_, _, m), (g_hrs, g_lrs) = spec.device, _span(spec), _states(spec)
+    if spec.metric == "l1":
+        g = g_hrs + (g_lrs - g_hrs) * _l1_cells(cam, q, spec)
+        var = jnp.sum(device.read_sigma(g, cell) ** 2, axis=-1)
+    else:
+        var_g = device.read_sigma(cam.g, cell) ** 2
+        if spec.metric == "hamming":
+            var = _dot((1.0 - q) ** 2, var_g[..., 0]) + _dot(q**2, var_g[..., 1])
+        else:
+            var = _dot((q / m) ** 2, var_g[..., 0] + var_g[..., 1])
+    dg = g_lrs - g_hrs
+    return var / dg**2 + (spec.sense_sigma / (spec.v_search * dg)) ** 2
+
+
+def _is_noisy_read(spec: CAMSpec) -> bool:
+    """Static check: can a search be noisy? (False only for concrete zeros.)"""
+    sense = spec.sense_sigma
+    return device.has_read_noise(spec.device) or not (is_concrete(sense) and sense == 0)
+
+
+def _convert(s: jax.Array, spec: CAMSpec) -> jax.Array:
+    """The sense ADC: S (cells at full swing) on the ADC's levels, or S itself without one."""
+    if spec.adc is None:
+        return s
+    fs = spec.adc.fullscale
+    return quantize_uniform(s, spec.adc.bits, -fs if spec.metric == "dot" else 0.0, fs)
 
 
 # --------------------------------------------------------------- public API
@@ -224,7 +313,8 @@ def program(key: jax.Array, stored, spec: CAMSpec, care=None) -> CAMArray:
     care: optional (rows, width) bool mask; False cells are written (HRS, HRS)
         and never count (for hamming it is ANDed with ``stored != DONT_CARE``).
     Returns a CAMArray with conductances (rows, width, 2) in S:
-    ``g = max(g_target + sigma(g_target) xi, 0)``, xi ~ N(0, 1) per device.
+    ``g = analog.device.program(key, g_hrs + dg n, spec.device)`` (levels, write
+    noise, d2d spread, stuck-at faults of the cell population).
     """
     _check_matrix("stored", stored)
     _check_values("stored", stored, spec, is_query=False)
@@ -233,10 +323,9 @@ def program(key: jax.Array, stored, spec: CAMSpec, care=None) -> CAMArray:
     if care.shape != stored.shape:
         raise ValueError(f"care has shape {care.shape}: expected {stored.shape} (stored)")
     n, care = _occupancy(stored, care, spec)
-    g_t = spec.g_hrs + (spec.g_lrs - spec.g_hrs) * n
-    sigma = jnp.sqrt(spec.prog_sigma**2 + (spec.prog_sigma_rel * g_t) ** 2)
-    g = jnp.maximum(g_t + sigma * jax.random.normal(key, g_t.shape), 0.0)
-    return CAMArray(g=g, care=care)
+    g_hrs, g_lrs = _states(spec)
+    g_target = g_hrs * (1.0 - n) + g_lrs * n  # exactly g_hrs / g_lrs at n = 0 / 1
+    return CAMArray(g=device.program(key, g_target, spec.device), care=care)
 
 
 def match_line_current(cam: CAMArray, queries, spec: CAMSpec) -> jax.Array:
@@ -246,9 +335,10 @@ def match_line_current(cam: CAMArray, queries, spec: CAMSpec) -> jax.Array:
     0 for dot (differential, signed). Energy of one search ~ v_search |I| t_search.
     """
     _check_matrix("queries", queries, cam.shape[1])
-    offset = 0.0 if spec.metric == "dot" else cam.shape[1] * spec.g_hrs
-    s = _signal(cam, jnp.asarray(queries), spec)
-    return spec.v_search * ((spec.g_lrs - spec.g_hrs) * s + offset)
+    g_hrs, g_lrs = _states(spec)
+    offset = 0.0 if spec.metric == "dot" else cam.shape[1] * g_hrs
+    s = _signal(cam, jnp.asarray(queries, jnp.float32), spec)
+    return spec.v_search * ((g_lrs - g_hrs) * s + offset)
 
 
 def search(key: jax.Array, cam: CAMArray, queries, spec: CAMSpec):
@@ -258,21 +348,18 @@ def search(key: jax.Array, cam: CAMArray, queries, spec: CAMSpec):
         for l1 (in [-m, m] for dot, driving +-v_search q / m).
     Returns ``(scores, best_index)``: scores (batch, rows) float32, the decoded
     Hamming distance (exact integers in the ideal limit) / L1 distance / dot
-    similarity; best_index (batch,) int32, argmin (argmax for dot), ties to
-    the lowest row.
+    similarity, with read noise and the sense ADC of ``spec`` (module docstring);
+    best_index (batch,) int32, argmin (argmax for dot), ties to the lowest row.
     """
-    width = cam.shape[1]
-    _check_matrix("queries", queries, width)
+    _check_matrix("queries", queries, cam.shape[1])
     _check_values("queries", queries, spec, is_query=True)
-    s = _signal(cam, jnp.asarray(queries), spec)
-    i_fs = spec.v_search * width * spec.g_lrs
-    sigma_i = jnp.sqrt(spec.read_sigma**2 + (spec.read_sigma_rel * i_fs) ** 2)
-    s = s + sigma_i / (spec.v_search * (spec.g_lrs - spec.g_hrs)) * jax.random.normal(key, s.shape)
+    q = jnp.asarray(queries, jnp.float32)
+    s = _signal(cam, q, spec)
+    if _is_noisy_read(spec):
+        s = s + jnp.sqrt(_read_variance(cam, q, spec)) * noise.normal(key, s.shape, s.dtype)
     lo, hi, m = _span(spec)
-    if spec.adc_bits is not None:
-        s = quantize_uniform(s, spec.adc_bits, -width if spec.metric == "dot" else 0, width)
     scale = {"hamming": 1.0, "l1": hi - lo, "dot": m * m}[spec.metric]
-    scores = scale * s
+    scores = scale * _convert(s, spec)
     pick = jnp.argmax if spec.metric == "dot" else jnp.argmin
     return scores, pick(scores, axis=-1).astype(jnp.int32)
 

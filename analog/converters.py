@@ -1,7 +1,8 @@
 """Quantizers, DACs and ADCs, all with straight-through gradients.
 
 * ``quantize_uniform``: 2**bits levels over a fixed range ``[lo, hi]`` (an ADC).
-* ``quantize_symmetric``: signed levels with zero exact, per tensor or per channel.
+* ``quantize_symmetric`` / ``quantize_steps``: signed levels with zero exact, per
+  tensor or per channel (by bit width, or by the number of positive steps).
 * ``ternarize`` / ``ternary_codes``: ternary weight networks (Li et al., 2016):
   threshold ``delta = threshold * mean|w|``, scale = mean |w| above it.
 * ``bit_planes``: sign-magnitude bit-serial input encoding (1-bit DAC planes that
@@ -24,6 +25,7 @@ __all__ = [
     "ste",
     "quantize_uniform",
     "quantize_symmetric",
+    "quantize_steps",
     "ternary_codes",
     "ternarize",
     "bit_planes",
@@ -36,8 +38,15 @@ __all__ = [
 
 
 def ste(x: jax.Array, q: jax.Array) -> jax.Array:
-    """Value of ``q`` with the gradient of ``x`` (straight-through estimator)."""
-    return x + jax.lax.stop_gradient(q - x)
+    """Value of ``q`` (exactly) with the gradient of ``x`` (straight-through estimator)."""
+    return jax.lax.stop_gradient(q) + (x - jax.lax.stop_gradient(x))
+
+
+def _clip(x: jax.Array, lo, hi) -> jax.Array:
+    """``clip(x, lo, hi)`` whose gradient is 1 on the closed range and 0 outside
+    (``jnp.clip`` halves it at the bounds, where the largest weight always sits)."""
+    inside = (x >= lo) & (x <= hi)
+    return jnp.where(inside, x, jax.lax.stop_gradient(jnp.clip(x, lo, hi)))
 
 
 def _check_bits(bits: int, minimum: int = 1) -> None:
@@ -54,7 +63,7 @@ def quantize_uniform(x: jax.Array, bits: int, lo, hi) -> jax.Array:
     """
     _check_bits(bits)
     step = (hi - lo) / (2**bits - 1)
-    clipped = jnp.clip(x, lo, hi)
+    clipped = _clip(x, lo, hi)
     q = lo + jnp.round((clipped - lo) / step) * step
     return ste(clipped, q)
 
@@ -75,11 +84,21 @@ def quantize_symmetric(x: jax.Array, bits: int, axis: int | None = None, scale=N
     ``scale`` to fix ``absmax`` instead. Requires ``bits >= 2``.
     """
     _check_bits(bits, minimum=2)
+    return quantize_steps(x, 2 ** (bits - 1) - 1, axis, scale)
+
+
+def quantize_steps(x: jax.Array, steps: int, axis: int | None = None, scale=None) -> jax.Array:
+    """Signed quantization to ``{k absmax / steps : k = -steps..steps}`` (2 steps + 1 values).
+
+    ``absmax`` over the tensor (``axis=None``), per slice along ``axis``, or fixed
+    by ``scale``. Values beyond it clip. Gradient: straight-through inside, zero outside.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps = {steps!r} is invalid: allowed an integer >= 1")
     absmax = _absmax(x, axis) if scale is None else jnp.asarray(scale)
     absmax = jax.lax.stop_gradient(jnp.where(absmax > 0, absmax, 1.0))
-    n = 2 ** (bits - 1) - 1
-    clipped = jnp.clip(x, -absmax, absmax)
-    q = jnp.round(clipped / absmax * n) / n * absmax
+    clipped = _clip(x, -absmax, absmax)
+    q = jnp.round(clipped / absmax * steps) / steps * absmax
     return ste(clipped, q)
 
 

@@ -11,24 +11,44 @@ vector or bit-plane on one tile), ``array_cycles`` (sequential read cycles, tile
 in parallel), ``dac_conversions``, ``adc_conversions``, ``digital_ops``
 (partial-sum and shift-add additions), ``cam_searches`` (queries on one CAM
 array), ``cam_cells`` (cells compared), ``integrator_time`` (s of analogue
-integration), ``integrator_channel_seconds`` (s x channels), ``programming_pulses``;
+integration), ``integrator_channel_seconds`` (s x channels),
+``array_tile_seconds`` (s x tiles conducting during a continuous-time solve),
+``neuron_updates`` (leaky integrate-and-fire state updates), ``programming_pulses``
+(write pulses: ``crossbar.program`` / ``program_verify``, forming, mask flips);
 digital baseline only: ``flops`` (replaces 2 x macs), ``layers`` (layer
 evaluations, i.e. kernel launches).
 
-Analogue model (field names of :class:`MacroCosts`)::
+Analogue model: every count kind has one row in :data:`PRICES`, (report group,
+energy per count, latency per count), the per-count figures being
+:class:`MacroCosts` fields::
 
-    E = array_reads array_read_j + dac_conversions dac_j + adc_conversions adc_j
-      + digital_ops digital_op_j + cam_searches cam_search_j + cam_cells cam_cell_j
-      + integrator_channel_seconds integrator_w + programming_pulses program_pulse_j
-    T = array_cycles cycle_s + cam_searches cam_search_s + integrator_time
-      + programming_pulses program_pulse_s
+    E = sum_k count_k x energy_k      T = sum_k count_k x latency_k
+    e.g. array_reads x array_read_j, array_cycles x cycle_s,
+         array_tile_seconds x array_w, integrator_time x 1 (it *is* time)
 
 CAM searches and write pulses count as sequential (an upper bound; divide
-``cam_search_s`` / ``program_pulse_s`` by the parallelism to refine).
+``cam_search_s`` / ``program_pulse_s`` by the parallelism to refine); neuron
+updates run in parallel with the array read of their time step (no latency).
+
+Adding a count kind (two places, plus where it is counted):
+1. a row in ``PRICES``: ``"my_count": ("group", "my_energy_j", "my_latency_s")``
+   (None where it costs no energy or time; a number for a fixed factor), and the
+   :class:`MacroCosts` fields it names, each default with its source beside it
+   (and in the presets' classmethods if they differ);
+2. if the digital baseline does the same work, an ``ops_per_...`` field of
+   :class:`DigitalCosts` and its term in :func:`digital_cost`;
+3. count it where the work happens (an ``op_counts`` in ``analog/``, sown by the
+   layer in ``models/``) and test the hand-computed price.
+
+Dynamic inference (early exit, early stop, spikes): :func:`stage_counts` splits
+a sown ``"cost"`` tree by stage, :func:`dynamic_counts` weights each stage's
+counts by the fraction of inputs or time steps that ran it; with every
+fraction 1 it is the static count.
 
 Digital model (board power x runtime, the way GPU baselines are measured)::
 
     ops = (flops if given else 2 macs) + cam_cells ops_per_cam_cell
+        + neuron_updates ops_per_neuron_update
 
 ``digital_ops`` (partial-sum and shift-add work that exists only because of
 analogue tiling) is not part of the digital workload.
@@ -55,15 +75,41 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from analog.device import TAOX_FORMED_MEAN
 from analog.spec import check_range, is_concrete, spec, static
 
-__all__ = ["ANALOG_KEYS", "COUNT_KEYS", "collect", "array_read_energy", "adc_energy",
-           "MacroCosts", "DigitalCosts", "analog_cost", "digital_cost", "compare"]
+__all__ = ["PRICES", "ANALOG_KEYS", "COUNT_KEYS", "MNSIM_T_DAC_S", "MNSIM_T_READ_S", "MNSIM_T_ADC_S",
+           "MNSIM_T_DIGITAL_S", "collect", "stage_counts", "dynamic_counts", "array_read_energy",
+           "array_power", "adc_energy", "MacroCosts", "DigitalCosts", "analog_cost", "digital_cost",
+           "compare"]
 
-ANALOG_KEYS = ("macs", "array_reads", "array_cycles", "dac_conversions", "adc_conversions",
-               "digital_ops", "cam_searches", "cam_cells", "integrator_time",
-               "integrator_channel_seconds", "programming_pulses")
+# count key -> (report group, MacroCosts energy field per count, latency field per count)
+PRICES = {
+    "macs": (None, None, None),                     # the array reads price the MACs
+    "array_reads": ("array", "array_read_j", None),
+    "array_cycles": ("array", None, "cycle_s"),
+    "dac_conversions": ("dac", "dac_j", None),
+    "adc_conversions": ("adc", "adc_j", None),
+    "digital_ops": ("digital", "digital_op_j", None),
+    "cam_searches": ("cam", "cam_search_j", "cam_search_s"),
+    "cam_cells": ("cam", "cam_cell_j", None),
+    "integrator_time": ("integrator", None, 1.0),   # seconds of wall-clock solve
+    "integrator_channel_seconds": ("integrator", "integrator_w", None),
+    "array_tile_seconds": ("conduction", "array_w", None),
+    "neuron_updates": ("neuron", "neuron_update_j", None),
+    "programming_pulses": ("program", "program_pulse_j", "program_pulse_s"),
+}
+ANALOG_KEYS = tuple(PRICES)
 COUNT_KEYS = ANALOG_KEYS + ("flops", "layers")
+
+# MNSIM-2.0 timing of the RRAM-NAS reference (ArChiiii/rram_nas_comp_pack SimConfig.ini,
+# MNSIM/Latency_Model/PE_latency.py): one bit-serial plane = DAC + crossbar read + ADC; one
+# input vector = 8 planes + digital = 152.77 ns through a <= 128 x 128 box. The one home of
+# these figures: analog.compiler.CompilerSpec and MacroCosts.rram_40nm both use them.
+MNSIM_T_DAC_S = 3.0e-9           # MNSIM SimConfig: 1-bit DAC latency
+MNSIM_T_READ_S = 3.16e-9         # MNSIM SimConfig Read_Latency (NTHU ISSCC 2019 macro)
+MNSIM_T_ADC_S = (8 + 2) / 1.28e9  # ISAAC 8-bit SAR ADC at 1.28 GS/s: 7.8125 ns
+MNSIM_T_DIGITAL_S = 40.99e-9     # shift-add / accumulate / buffer: the rest of 152.77 ns per vector
 
 # ------------------------------------------------------------ shared constants
 # ISAAC (Shafiee et al., ISCA 2016, Table 6; 32 nm): one IMA holds 8 crossbars of
@@ -81,6 +127,9 @@ _CAM_SEARCH_J = 0.0                            # [assumed] periphery already ins
 _CAM_SEARCH_S = 3 / 875e6                      # arXiv 2401.09207: 3 cycles at 875 MHz = 3.43 ns
 _INTEGRATOR_W = 100e-6                         # [assumed] op-amp + capacitor integrator channel, ~MHz
 #   bandwidth in CMOS draws 10s-100s of uW; paper (c)/(e) values are not in the public notes yet
+# Neuron: NeuRRAM (Wan et al., Nature 2022, 130 nm) integrate-and-fire neuron, as tabulated in
+# accelergy's hwcomponents-library (neurram.py): "integrator" 0.25 pJ per neuron operation.
+_NEURON_UPDATE_J = 0.25e-12
 # Programming: MNSIM-2.0 SimConfig.ini as used by RNC (ArChiiii/rram_nas_comp_pack):
 # Write_Voltage 3 V, Write_Latency 10 ns, LRS 10 kOhm -> V^2 / R_LRS x t (upper bound).
 _PROGRAM_PULSE_S = 10e-9                       # MNSIM SimConfig Write_Latency
@@ -120,6 +169,45 @@ def collect(tree: Any) -> dict[str, Any]:
     return out
 
 
+def stage_counts(tree: Any) -> dict[str, dict[str, Any]]:
+    """Split a sown ``"cost"`` tree by its top-level entries (the stages: the
+    model's direct submodules) and ``collect`` each: ``{stage: {key: total}}``.
+    Counts sown at the top level itself form the stage ``""``."""
+    stages: dict[str, Any] = {}
+    for name, node in tree.items():
+        if isinstance(node, Mapping):
+            stages[str(name)] = collect(node)
+        else:
+            top = collect({name: node})
+            stages.setdefault("", {}).update({k: stages.get("", {}).get(k, 0.0) + v for k, v in top.items()})
+    return stages
+
+
+def dynamic_counts(stages: Mapping[str, Any], fractions: Mapping[str, Any]) -> dict[str, Any]:
+    """Counts of a dynamic model whose stages run for only part of the work.
+
+    stages: ``{stage: counts}`` of one full (static) pass, e.g. :func:`stage_counts`
+        of the sown ``"cost"`` collection.
+    fractions: ``{stage: f}`` with f in [0, 1] the measured fraction of inputs (early
+        exit) or time steps (early stop) that ran the stage, or ``{stage: {key: f}}``
+        to scale single count kinds (e.g. spike activity on ``array_reads``);
+        stages or keys not named run always (f = 1).
+    Returns ``{key: sum_stage f x count}``; with every f = 1 the static totals.
+    """
+    unknown = sorted(set(fractions) - set(stages))
+    if unknown:
+        raise ValueError(f"fractions name unknown stage(s) {unknown}; stages are {sorted(stages)}")
+    total: dict[str, Any] = {}
+    for stage, counts in stages.items():
+        share = fractions.get(stage, 1.0)
+        for key, value in collect(counts).items():
+            f = share.get(key, 1.0) if isinstance(share, Mapping) else share
+            if is_concrete(f) and not 0.0 <= float(f) <= 1.0:
+                raise ValueError(f"fraction of stage {stage!r} ({key}) = {f!r} is invalid: allowed [0, 1]")
+            total[key] = total.get(key, 0.0) + f * value
+    return total
+
+
 def _counts(counts: Any) -> dict[str, Any]:
     """Collect, reject unknown keys (typos) and negative concrete counts."""
     flat = collect(counts)
@@ -141,6 +229,13 @@ def array_read_energy(v_read, g_mean, rows, cols, t_read, activity=1.0):
     Ohmic dissipation in the cells only (no line or driver losses).
     """
     return v_read**2 * g_mean * rows * cols * t_read * activity
+
+
+def array_power(v_read, g_mean, rows, cols, activity=1.0):
+    """Power (W) of one conducting array: ``V_read^2 x G_mean x rows x cols x activity``,
+    i.e. :func:`array_read_energy` per second (continuous-time operation; activity:
+    mean square input voltage as a fraction of V_read^2)."""
+    return v_read**2 * g_mean * rows * cols * activity
 
 
 def adc_energy(bits: int, scaling: str = "linear", ref_j: float = _ISAAC_ADC_J, ref_bits: int = 8) -> float:
@@ -168,7 +263,9 @@ class MacroCosts:
     Energies (J): array_read_j per tile activation (one input plane on one tile);
     dac_j, adc_j per conversion; digital_op_j per partial-sum / shift-add addition;
     cam_search_j per search of one CAM array (periphery), cam_cell_j per cell
-    compared; program_pulse_j per write pulse. integrator_w: W per running channel.
+    compared; program_pulse_j per write pulse; neuron_update_j per LIF update.
+    Powers (W): integrator_w per running integrator channel, array_w per array
+    conducting in continuous time.
     Latencies (s): cycle_s per read cycle (DAC + array + ADC + digital, one input
     plane), cam_search_s per CAM search, program_pulse_s per write pulse.
     name: label for reports.
@@ -182,6 +279,8 @@ class MacroCosts:
     cam_search_j: float = _CAM_SEARCH_J
     cam_cell_j: float = _CAM_CELL_J
     integrator_w: float = _INTEGRATOR_W
+    array_w: float = 0.0
+    neuron_update_j: float = _NEURON_UPDATE_J
     program_pulse_j: float = _PROGRAM_PULSE_J
     cam_search_s: float = _CAM_SEARCH_S
     program_pulse_s: float = _PROGRAM_PULSE_S
@@ -189,8 +288,8 @@ class MacroCosts:
 
     def validate(self):
         for field in ("array_read_j", "dac_j", "adc_j", "digital_op_j", "cam_search_j",
-                      "cam_cell_j", "integrator_w", "program_pulse_j", "cam_search_s",
-                      "program_pulse_s"):
+                      "cam_cell_j", "integrator_w", "array_w", "neuron_update_j", "program_pulse_j",
+                      "cam_search_s", "program_pulse_s"):
             check_range(self, field, 0.0)
         check_range(self, "cycle_s", 0.0, lo_open=True)
 
@@ -209,6 +308,7 @@ class MacroCosts:
             adc_j=adc_energy(adc_bits, adc_scaling),  # ISAAC Table 6, scaled to adc_bits
             digital_op_j=_ISAAC_SA_J,                 # ISAAC Table 6 shift-and-add
             cycle_s=_ISAAC_CYCLE_S,                   # ISAAC crossbar read cycle
+            array_w=_ISAAC_ARRAY_J / _ISAAC_CYCLE_S,  # ISAAC Table 6: 0.3 mW per crossbar
             name="isaac_like",
         )
 
@@ -224,19 +324,19 @@ class MacroCosts:
         are cells: a differential tile of C weight columns has cols = 2 C. The
         macro's own per-op energies are in the papers' supplements, which the notes do not have yet.
         """
-        array_j = array_read_energy(
+        cells = dict(
             v_read=0.2,               # [assumed] CrossbarSpec default; notes give 0.1-0.2 V
-            g_mean=0.5 * 34.06e-6,    # DEPLM utility/utils.py: formed cells N(34.06, 5.32) uS, half unformed
+            g_mean=0.5 * TAOX_FORMED_MEAN,  # DEPLM utility/utils.py: formed cells N(34.06, 5.32) uS, half unformed
             rows=rows, cols=cols,
-            t_read=3.16e-9,           # MNSIM SimConfig Read_Latency (NTHU ISSCC 2019 macro) [assumed for 40 nm]
             activity=0.5,             # [assumed] random 1-bit input planes drive half the rows
         )
         return cls(
-            array_read_j=array_j,
+            array_read_j=array_read_energy(t_read=MNSIM_T_READ_S, **cells),  # MNSIM read pulse [assumed for 40 nm]
+            array_w=array_power(**cells),             # the same cells conducting continuously
             dac_j=_ISAAC_DAC_J,                       # [assumed] ISAAC 1-bit DAC, 32 nm
             adc_j=adc_energy(adc_bits, adc_scaling),  # [assumed] ISAAC ADC, 32 nm, scaled
             digital_op_j=0.1e-12,     # Horowitz ISSCC 2014, 45 nm: 32-bit integer add 0.1 pJ
-            cycle_s=152.77e-9 / 8,    # MNSIM PE_latency: 8 x (DAC 3 + xbar 3.16 + ADC 7.81 ns) + digital
+            cycle_s=MNSIM_T_DAC_S + MNSIM_T_READ_S + MNSIM_T_ADC_S + MNSIM_T_DIGITAL_S / 8,  # MNSIM, per plane
             name="rram_40nm",
         )
 
@@ -248,7 +348,8 @@ class MacroCosts:
         See :func:`array_read_energy` for the arguments and their units.
         """
         base = cls.rram_40nm(rows, cols) if base is None else base
-        return base.replace(array_read_j=array_read_energy(v_read, g_mean, rows, cols, t_read, activity))
+        return base.replace(array_read_j=array_read_energy(v_read, g_mean, rows, cols, t_read, activity),
+                            array_w=array_power(v_read, g_mean, rows, cols, activity))
 
 
 _GPU_PEAK = {"fp32": 19.5e12, "tf32": 156e12, "fp16": 312e12}  # A100 datasheet, dense FLOP/s
@@ -262,6 +363,7 @@ class DigitalCosts:
     power_w: power drawn while running (W), charged over the whole runtime.
     layer_overhead_s: fixed latency per layer evaluation (kernel launch, dispatch).
     ops_per_cam_cell: digital ops per CAM cell compared.
+    ops_per_neuron_update: digital ops per LIF neuron update.
     name: label for reports.
     """
 
@@ -270,6 +372,7 @@ class DigitalCosts:
     power_w: float
     layer_overhead_s: float
     ops_per_cam_cell: float = 3 / 32  # [assumed] ternary match as XOR, AND-mask, popcount on 32-bit words
+    ops_per_neuron_update: float = 4.0  # [assumed] LIF: decay multiply, add input, compare, reset select
     name: str = static("custom")
 
     def validate(self):
@@ -278,6 +381,7 @@ class DigitalCosts:
         check_range(self, "power_w", 0.0, lo_open=True)
         check_range(self, "layer_overhead_s", 0.0)
         check_range(self, "ops_per_cam_cell", 0.0)
+        check_range(self, "ops_per_neuron_update", 0.0)
 
     @property
     def energy_per_op_j(self):
@@ -322,24 +426,19 @@ def analog_cost(counts: Any, macro: MacroCosts) -> dict[str, Any]:
     """Energy (J) and latency (s) of ``counts`` on ``macro`` (model in the module doc).
 
     ``counts``: a flat or nested counts dict (see :func:`collect`). Returns
-    ``energy_j``, ``latency_s`` and the breakdown ``energy_{array,dac,adc,digital,
-    cam,integrator,program}_j``, ``latency_{array,cam,integrator,program}_s``.
+    ``energy_j``, ``latency_s`` and the breakdown by the groups of :data:`PRICES`:
+    ``energy_{array,dac,adc,digital,cam,integrator,conduction,neuron,program}_j``,
+    ``latency_{array,cam,integrator,program}_s``.
     """
     c = _counts(counts)
-    out = {
-        "energy_array_j": c.get("array_reads", 0.0) * macro.array_read_j,
-        "energy_dac_j": c.get("dac_conversions", 0.0) * macro.dac_j,
-        "energy_adc_j": c.get("adc_conversions", 0.0) * macro.adc_j,
-        "energy_digital_j": c.get("digital_ops", 0.0) * macro.digital_op_j,
-        "energy_cam_j": (c.get("cam_searches", 0.0) * macro.cam_search_j
-                         + c.get("cam_cells", 0.0) * macro.cam_cell_j),
-        "energy_integrator_j": c.get("integrator_channel_seconds", 0.0) * macro.integrator_w,
-        "energy_program_j": c.get("programming_pulses", 0.0) * macro.program_pulse_j,
-        "latency_array_s": c.get("array_cycles", 0.0) * macro.cycle_s,
-        "latency_cam_s": c.get("cam_searches", 0.0) * macro.cam_search_s,
-        "latency_integrator_s": c.get("integrator_time", 0.0) * 1.0,
-        "latency_program_s": c.get("programming_pulses", 0.0) * macro.program_pulse_s,
-    }
+    out: dict[str, Any] = {}
+    for key, (group, energy, latency) in PRICES.items():
+        for kind, unit, price in (("energy", "j", energy), ("latency", "s", latency)):
+            if group is None or price is None:
+                continue
+            per_count = price if isinstance(price, float) else getattr(macro, price)
+            name = f"{kind}_{group}_{unit}"
+            out[name] = out.get(name, 0.0) + c.get(key, 0.0) * per_count
     out["energy_j"] = sum(v for k, v in out.items() if k.startswith("energy_"))
     out["latency_s"] = sum(v for k, v in out.items() if k.startswith("latency_"))
     return out
@@ -353,13 +452,15 @@ def digital_cost(counts: Any, platform: DigitalCosts) -> dict[str, Any]:
     if ``counts`` has integrator keys but no explicit ``"flops"`` (module doc).
     """
     c = _counts(counts)
-    if "flops" not in c and ("integrator_time" in c or "integrator_channel_seconds" in c):
+    if "flops" not in c and any(k in c for k in ("integrator_time", "integrator_channel_seconds",
+                                                  "array_tile_seconds")):
         raise ValueError(
             "counts contain analogue integrator time, which has no FLOP equivalent: pass "
             "counts['flops'] = FLOPs of the digital solver (steps x evaluations x FLOPs each)"
         )
     flops = c["flops"] if "flops" in c else 2.0 * c.get("macs", 0.0)
-    ops = flops + c.get("cam_cells", 0.0) * platform.ops_per_cam_cell
+    ops = (flops + c.get("cam_cells", 0.0) * platform.ops_per_cam_cell
+           + c.get("neuron_updates", 0.0) * platform.ops_per_neuron_update)
     compute_s = ops / (platform.peak_flops * platform.utilisation)
     overhead_s = c.get("layers", 0.0) * platform.layer_overhead_s
     latency = compute_s + overhead_s

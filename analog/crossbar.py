@@ -43,6 +43,7 @@ __all__ = [
     "CrossbarSpec",
     "ProgrammedArray",
     "program",
+    "from_conductances",
     "age",
     "mvm",
     "effective_weight",
@@ -68,6 +69,9 @@ class CrossbarSpec:
         all-ones calibration read (aihwkit's GlobalDriftCompensation).
     v_read: read voltage at full input (V); sets physical currents for cost models.
     t_inference: time since programming (s) at which the chip is used (drift, 1/f noise).
+    verify_tol: write-and-verify acceptance band (S) of ``device.program_verify``;
+        None = open-loop programming, one pulse per cell.
+    max_pulses: write pulses per cell at most when verifying (static).
     """
 
     device: RRAM = dataclasses.field(default_factory=RRAM)
@@ -81,6 +85,8 @@ class CrossbarSpec:
     drift_compensation: bool = static(False)
     v_read: float = 0.2
     t_inference: float = 0.0
+    verify_tol: float | None = None
+    max_pulses: int = static(20)
 
     def validate(self):
         check_range(self, "tile_rows", 1, None, integer=True)
@@ -90,6 +96,8 @@ class CrossbarSpec:
         check_choice(self, "read_path", ("output", "weight"))
         check_range(self, "v_read", 0.0, lo_open=True)
         check_range(self, "t_inference", 0.0)
+        check_range(self, "verify_tol", 0.0, allow_none=True)
+        check_range(self, "max_pulses", 1, None, integer=True)
         for name, kinds in (("device", (RRAM,)), ("dac", (DAC, type(None))), ("adc", (ADC, type(None)))):
             value = getattr(self, name)
             if not isinstance(value, kinds):
@@ -97,8 +105,13 @@ class CrossbarSpec:
                 raise ValueError(f"CrossbarSpec.{name} = {value!r} is invalid: allowed {allowed}")
 
     def ideal(self) -> "CrossbarSpec":
-        """Every non-ideality off: ideal device, ideal converters, no drift compensation."""
+        """Every non-ideality off: ideal device, ideal converters, no drift compensation
+        (write-and-verify settings stay: on an ideal device every cell takes one pulse)."""
         return self.replace(device=self.device.ideal(), dac=None, adc=None, drift_compensation=False)
+
+    def with_device(self, **changes) -> "CrossbarSpec":
+        """This spec with ``device.replace(**changes)``: one knob, e.g. ``prog_sigma=5e-6``."""
+        return self.replace(device=self.device.replace(**changes))
 
 
 def is_ideal(spec: CrossbarSpec) -> bool:
@@ -127,6 +140,9 @@ class ProgrammedArray:
         (n_row_tiles, tile_rows, n_out), zero-padded.
     var_tiles: read-noise variance of each of those weights, same layout.
     gain: digital drift-compensation factor applied to the outputs.
+    pulses: write pulses spent programming the array (scalar; ``analog.cost``
+        prices them as ``programming_pulses``); 0 for an array built from given
+        conductances (``from_conductances``: forming is counted by its caller).
     """
 
     g_pos: jax.Array
@@ -138,6 +154,7 @@ class ProgrammedArray:
     w_tiles: jax.Array
     var_tiles: jax.Array
     gain: jax.Array
+    pulses: jax.Array
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -177,30 +194,76 @@ def _check_matrix(w: jax.Array) -> None:
         raise ValueError(f"weight matrix must have shape (n_in, n_out); got shape {jnp.shape(w)}")
 
 
+def _write(key: jax.Array, g_target: jax.Array, spec: CrossbarSpec):
+    """Program cells to ``g_target`` (S): open loop or write-and-verify -> (g, total pulses)."""
+    if spec.verify_tol is None:
+        return device.program(key, g_target, spec.device), jnp.asarray(g_target.size, g_target.dtype)
+    g, pulses = device.program_verify(key, g_target, spec.device, spec.verify_tol, spec.max_pulses)
+    return g, jnp.sum(pulses)
+
+
 def program(key: jax.Array, w: jax.Array, spec: CrossbarSpec) -> ProgrammedArray:
     """Write ``w`` (n_in, n_out) on a chip (``key`` = the chip's programming key).
 
     Returns the programmed array read out ``spec.t_inference`` seconds after
-    programming (see ``age``). Differentiable in ``w`` (straight-through where levels are
-    rounded) for hardware-aware training.
+    programming (see ``age``), with the write pulses it took (``pulses``: one per
+    cell, or the write-and-verify count when ``spec.verify_tol`` is set).
+    Differentiable in ``w`` (straight-through where levels are rounded or cells
+    verified) for hardware-aware training.
     """
     _check_matrix(w)
-    noisy = device.has_program_noise(spec.device)
+    noisy = device.has_program_noise(spec.device) or spec.verify_tol is not None
     k_pos, k_neg, k_nu_pos, k_nu_neg = noise.split(key, 4) if noisy else (key,) * 4
     w_max = _weight_max(w, spec)
     target_pos, target_neg = _targets(w, w_max, spec)
     drifts = device.has_drift(spec.device)
     exponent = lambda k, g: device.drift_exponent(k, g, spec.device) if drifts else jnp.zeros_like(g)
-    g_pos = device.program(k_pos, target_pos, spec.device)
+    g_pos, pulses = _write(k_pos, target_pos, spec)
     nu_pos = exponent(k_nu_pos, g_pos)
     if spec.mapping == "offset":
         g_neg, nu_neg = target_neg, jnp.zeros_like(target_neg)
     else:
-        g_neg = device.program(k_neg, target_neg, spec.device)
+        g_neg, pulses_neg = _write(k_neg, target_neg, spec)
+        pulses = pulses + pulses_neg
         nu_neg = exponent(k_nu_neg, g_neg)
-    zero = jnp.zeros((), w.dtype)
-    arr = ProgrammedArray(g_pos, g_neg, nu_pos, nu_neg, w_max, zero, g_pos[None], g_pos[None], zero + 1.0)
+    return _array(g_pos, g_neg, nu_pos, nu_neg, w_max, pulses, spec)
+
+
+def _array(g_pos, g_neg, nu_pos, nu_neg, w_max, pulses, spec: CrossbarSpec) -> ProgrammedArray:
+    zero = jnp.zeros((), g_pos.dtype)
+    arr = ProgrammedArray(g_pos, g_neg, nu_pos, nu_neg, jnp.asarray(w_max, g_pos.dtype), zero,
+                          g_pos[None], g_pos[None], zero + 1.0, jnp.asarray(pulses, g_pos.dtype))
     return age(arr, spec.t_inference, spec)
+
+
+def from_conductances(g_pos: jax.Array, g_neg: jax.Array, spec: CrossbarSpec, scale=1.0,
+                      key: jax.Array | None = None) -> ProgrammedArray:
+    """An array holding given conductances (S), e.g. the random pair that forming left
+    (``forming.random_pair``), read as the weight ``scale * (g_pos - g_neg)``.
+
+    g_pos, g_neg: (n_in, n_out) conductances (S), used as they are: no re-mapping
+        into the window, so read noise sees the real conductances.
+    scale: weight per siemens (1/S; scalar or (1, n_out)); the default 1 gives
+        ``mvm(x) = x @ (g_pos - g_neg)`` in amperes per volt of input.
+    key: program key for the drift exponents; needed only if the device drifts.
+    With every read non-ideality off, ``mvm`` equals ``x @ (g_pos - g_neg) * scale``.
+    Differentiable in the conductances (masks built from them train through it).
+    """
+    _check_matrix(g_pos)
+    if jnp.shape(g_neg) != jnp.shape(g_pos):
+        raise ValueError(f"g_neg has shape {jnp.shape(g_neg)}; g_pos has {jnp.shape(g_pos)}: a pair "
+                         "must have one shape (n_in, n_out)")
+    drifts = device.has_drift(spec.device)
+    if drifts and key is None:
+        raise ValueError("from_conductances: the device drifts, so the drift exponents need the "
+                         "chip's program key (key=...)")
+    nu_pos = nu_neg = jnp.zeros_like(g_pos)
+    if drifts:
+        k_pos, k_neg = noise.split(key)
+        nu_pos = device.drift_exponent(k_pos, g_pos, spec.device)
+        nu_neg = device.drift_exponent(k_neg, g_neg, spec.device)
+    w_max = jnp.asarray(scale, g_pos.dtype) * _swing(spec)
+    return _array(g_pos, g_neg, nu_pos, nu_neg, w_max, 0.0, spec)
 
 
 def _conductances_at(arr: ProgrammedArray, t, spec: CrossbarSpec):
@@ -222,8 +285,8 @@ def age(arr: ProgrammedArray, t, spec: CrossbarSpec) -> ProgrammedArray:
     g_pos, g_neg = _conductances_at(arr, t, spec)
     to_weight = arr.w_max / _swing(spec)
     w_now = (g_pos - g_neg) * to_weight
-    var_pos = device.read_sigma(g_pos, spec.device, t) ** 2
-    var_neg = 0.0 if spec.mapping == "offset" else device.read_sigma(g_neg, spec.device, t) ** 2
+    var_pos = device.read_sigma(g_pos, spec.device, t, arr.g_pos) ** 2
+    var_neg = 0.0 if spec.mapping == "offset" else device.read_sigma(g_neg, spec.device, t, arr.g_neg) ** 2
     var_now = (var_pos + var_neg) * to_weight**2
     gain = jnp.ones((), w_now.dtype)
     if spec.drift_compensation:
@@ -259,9 +322,9 @@ def sample_weight(key: jax.Array, arr: ProgrammedArray, spec: CrossbarSpec) -> j
     """One noisy read of every weight (n_in, n_out), drift compensation applied."""
     k_pos, k_neg = noise.split(key)
     g_pos, g_neg = _conductances_at(arr, arr.t, spec)
-    g_pos = device.read(k_pos, g_pos, spec.device, arr.t)
+    g_pos = device.read(k_pos, g_pos, spec.device, arr.t, arr.g_pos)
     if spec.mapping != "offset":
-        g_neg = device.read(k_neg, g_neg, spec.device, arr.t)
+        g_neg = device.read(k_neg, g_neg, spec.device, arr.t, arr.g_neg)
     return (g_pos - g_neg) * (arr.w_max / _swing(spec)) * arr.gain
 
 

@@ -9,8 +9,10 @@ pure, jit-compatible and takes its PRNG key first where it is stochastic:
   at programming (so call it with the programming key).
 * ``drift(g, t, spec, nu=None)``: deterministic power-law drift to time ``t``.
 * ``read(key, g, spec, t=0.)``: one noisy read (fresh read key per read).
-* ``random_conductance(key, shape, spec)``: the stochastic forming / SET of a
-  whole array, which random-weight networks use as their weights.
+* forming (the random conductances of random-weight networks) is in
+  ``analog.forming``: ``random_conductance``, ``random_pair``.
+* ``program_verify(key, g_target, spec, tol, max_pulses)``: closed-loop
+  write-and-verify (pulse until a read is within ``tol`` of the target).
 
 Noise model (sigmas add in quadrature, ``g_r = g / g_max``)::
 
@@ -19,6 +21,8 @@ Noise model (sigmas add in quadrature, ``g_r = g / g_max``)::
     1/f read:     q_1f = min(read_1f_q / max(g_r^read_1f_exp, 1e-3), 0.2)
                          * sqrt(ln((t + t0 + t_read) / (2 t_read)))
     drift:        g(t) = g(t0) * ((t + t0) / t0)^(-nu)   (t counted from t0 after programming)
+    1/f amplitude q_1f is set by the programmed conductance g(t0), the noise by the
+                  drifted one: sigma_1f = q_1f(g(t0), t) g(t)  (aihwkit pcm.py)
     exponent:     nu ~ N(mu(g), sd(g)),  mu = clip(drift_nu + drift_nu_slope ln g_r, *drift_nu_bounds)
                                          sd = clip(drift_nu_std + drift_nu_std_slope ln g_r, *drift_nu_std_bounds)
 
@@ -41,19 +45,37 @@ from analog.spec import check_range, is_concrete, spec, static
 
 __all__ = [
     "RRAM",
+    "G_LRS",
+    "G_HRS",
+    "TAOX_FORMED_MEAN",
+    "TAOX_FORMED_STD",
     "has_read_noise",
     "has_program_noise",
+    "has_forming_randomness",
+    "has_drift",
     "program",
     "read",
     "read_sigma",
     "program_sigma",
     "drift",
     "drift_exponent",
-    "random_conductance",
+    "program_verify",
     "quantize_levels",
 ]
 
 _INF = math.inf
+
+# The two states of a binary (SET / RESET) TaOx cell, used by the ternary-weight
+# pairs and the CAM cells. [assumed] LRS 60 uS / HRS 2 uS: representative of the
+# 40 nm TaOx macro's window (LRS ~ 50-100 uS, HRS ~ 1-2 uS; the 20-80 uS
+# programmed window and the N(34, 5.3) uS forming statistics below). The
+# semantic-memory paper's exact LRS/HRS values are not public in code.
+G_LRS = 60e-6   # S
+G_HRS = 2e-6    # S
+# Post-forming conductance of the 40 nm TaOx 1T1R macro: DEPLM code
+# (``utility/utils.py::cond2weight``: mu = 34.05538 uS, sigma = 5.32269 uS, sparsity 0.5).
+TAOX_FORMED_MEAN = 34.06e-6  # S
+TAOX_FORMED_STD = 5.32e-6    # S
 
 
 @spec
@@ -84,9 +106,13 @@ class RRAM:
         drift_nu, drift_nu_slope, drift_nu_bounds: mean exponent
             clip(drift_nu + drift_nu_slope ln(g/g_max), *bounds).
         drift_nu_std, drift_nu_std_slope, drift_nu_std_bounds: its per-device spread.
-    Forming (random-weight networks):
-        form_mean, form_std: post-forming conductance N(mean, std) (S).
+    Forming and RESET (random-weight networks; None = not a random source):
+        form_mean, form_std: post-forming (SET) conductance N(mean, std) (S),
+            form_mean inside the window.
         unformed_prob: fraction of cells that stay unformed at g_unformed (S).
+        reset_mean, reset_std: conductance N(mean, std) (S) of a formed cell after
+            a RESET pulse (a pruned edge); reset_mean inside the window and below
+            form_mean. Unformed cells stay at g_unformed.
     """
 
     g_min: float = 0.0
@@ -110,10 +136,12 @@ class RRAM:
     drift_nu_std: float = 0.0
     drift_nu_std_slope: float = 0.0
     drift_nu_std_bounds: tuple = (0.0, 1.0)
-    form_mean: float = 34.06e-6
-    form_std: float = 5.32e-6
+    form_mean: float | None = None
+    form_std: float = 0.0
     unformed_prob: float = 0.0
     g_unformed: float = 0.0
+    reset_mean: float | None = None
+    reset_std: float = 0.0
 
     def validate(self):
         check_range(self, "g_min", 0.0)
@@ -126,14 +154,14 @@ class RRAM:
         if self.levels is not None:
             check_range(self, "levels", 2, None, integer=True)
         for name in ("prog_sigma", "d2d_sigma", "read_sigma", "read_sigma_rel", "read_1f_q",
-                     "form_std", "g_unformed"):
+                     "form_std", "reset_std"):
             check_range(self, name, 0.0)
+        self._validate_forming()
         for name in ("stuck_low_prob", "stuck_high_prob", "unformed_prob"):
             check_range(self, name, 0.0, 1.0)
         check_range(self, "t_read", 0.0, lo_open=True)
         check_range(self, "t0", 0.0, lo_open=True)
         check_range(self, "read_1f_exp", 0.0)
-        check_range(self, "form_mean", 0.0)
         check_range(self, "drift_nu", -1.0, 1.0)
         check_range(self, "drift_nu_std", -1.0, 1.0)
         check_range(self, "drift_nu_slope", None, None)
@@ -151,10 +179,33 @@ class RRAM:
                 f"stuck_high_prob <= 1 (stuck_low_prob = {p_low!r})"
             )
 
+    def _validate_forming(self):
+        """Forming and RESET states inside the window, RESET below the formed state."""
+        window = (self.g_min, self.g_max)
+        concrete = all(is_concrete(v) for v in window)
+        hi = self.g_max if concrete else None
+        lo = self.g_min if concrete else 0.0
+        check_range(self, "g_unformed", 0.0, hi)
+        check_range(self, "form_mean", lo, hi, allow_none=True)
+        check_range(self, "reset_mean", lo, hi, allow_none=True)
+        if self.reset_mean is not None:
+            if self.form_mean is None:
+                raise ValueError(f"RRAM.reset_mean = {self.reset_mean!r} is invalid: a RESET state "
+                                 "needs a formed state (set form_mean)")
+            if is_concrete(self.reset_mean) and is_concrete(self.form_mean) and not self.reset_mean < self.form_mean:
+                raise ValueError(f"RRAM.reset_mean = {self.reset_mean!r} is invalid: allowed values "
+                                 f"below form_mean = {self.form_mean!r} (RESET is the high-resistance state)")
+
+    @property
+    def window(self):
+        """Width of the programmable window, g_max - g_min (S)."""
+        return self.g_max - self.g_min
+
     # ----------------------------------------------------------------- presets
     def ideal(self) -> "RRAM":
         """The same window with every non-ideality off (continuous levels, no noise,
-        no drift, no faults, no d2d spread; forming stays as specified)."""
+        no drift, no faults, no d2d spread; forming and RESET stay as specified:
+        for a random-weight network they are the chip, not a non-ideality)."""
         return self.replace(
             levels=None, prog_sigma=0.0, prog_poly=(), d2d_sigma=0.0, stuck_low_prob=0.0,
             stuck_high_prob=0.0, read_sigma=0.0, read_sigma_rel=0.0, read_1f_q=0.0,
@@ -163,7 +214,8 @@ class RRAM:
         )
 
     @classmethod
-    def taox_40nm_random(cls, read_sigma_rel: float = 0.02) -> "RRAM":
+    def taox_40nm_random(cls, read_sigma_rel: float = 0.02, reset_mean: float = G_HRS,
+                         reset_std: float = 0.5e-6) -> "RRAM":
         """40 nm TaOx 1T1R 256 Kb macro used as a *random* conductance source.
 
         Post-forming conductance N(34.06 uS, 5.32 uS) per cell with half the cells
@@ -171,10 +223,13 @@ class RRAM:
         (``utility/utils.py::cond2weight``, mu = 34.05538 uS, sigma = 5.32269 uS,
         sparsity 0.5), the measured 40 nm macro of the random-weight papers.
         Read noise 2 % multiplicative (``run_seg.sh``: noise = 0.02).
+        RESET state [assumed] N(2 uS, 0.5 uS): the HRS of the binary cell (``G_HRS``);
+        the edge-pruning code reads measured RESET tensors that are not public.
         """
         return cls(
-            g_min=0.0, g_max=100e-6, form_mean=34.06e-6, form_std=5.32e-6,
+            g_min=0.0, g_max=100e-6, form_mean=TAOX_FORMED_MEAN, form_std=TAOX_FORMED_STD,
             unformed_prob=0.5, g_unformed=0.0, read_sigma_rel=read_sigma_rel,
+            reset_mean=reset_mean, reset_std=reset_std,
         )
 
     @classmethod
@@ -190,15 +245,13 @@ class RRAM:
                    read_sigma_rel=read_sigma_rel)
 
     @classmethod
-    def binary_lrs_hrs(cls, g_hrs: float = 2e-6, g_lrs: float = 60e-6,
+    def binary_lrs_hrs(cls, g_hrs: float = G_HRS, g_lrs: float = G_LRS,
                        prog_sigma: float = 3e-6, read_sigma_rel: float = 0.02) -> "RRAM":
         """Two-state (HRS/LRS) cells; as a differential pair they store ternary weights
         {-1, 0, +1} = (HRS, LRS), (HRS, HRS), (LRS, HRS).
 
-        [assumed] HRS 2 uS / LRS 60 uS with a 3 uS state spread: representative of
-        the 40 nm TaOx macro's window (the 20-80 uS programmed window and the
-        N(34, 5.3) uS forming statistics above); the semantic-memory paper's
-        exact LRS/HRS values are not public in code. Override as needed.
+        HRS / LRS from ``G_HRS`` / ``G_LRS`` (see there) with a [assumed] 3 uS state
+        spread. Override as needed.
         """
         return cls(g_min=g_hrs, g_max=g_lrs, levels=2, prog_sigma=prog_sigma,
                    read_sigma_rel=read_sigma_rel)
@@ -244,6 +297,19 @@ def has_program_noise(spec: RRAM) -> bool:
     nu_std_off = _all_zero(spec.drift_nu_std, spec.drift_nu_std_slope, spec.drift_nu_std_bounds[0])
     return not (_all_zero(spec.prog_sigma, spec.prog_poly, spec.d2d_sigma, spec.stuck_low_prob,
                           spec.stuck_high_prob) and nu_std_off)
+
+
+def has_forming_randomness(spec: RRAM) -> bool:
+    """Static check: does forming (or RESET) draw random numbers that matter? False for a
+    spec without a formed state and for concrete zero spreads with all-or-none forming.
+
+    For a random-weight network this *is* programming randomness: the program key
+    chooses the chip."""
+    if spec.form_mean is None:
+        return False
+    p = spec.unformed_prob
+    all_or_none = is_concrete(p) and float(np.asarray(p)) in (0.0, 1.0)
+    return not (_all_zero(spec.form_std, spec.reset_std) and all_or_none)
 
 
 def has_drift(spec: RRAM) -> bool:
@@ -320,20 +386,30 @@ def stuck_at(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
     return jnp.where(u > 1.0 - spec.stuck_high_prob, spec.g_max, g)
 
 
-def read_sigma(g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0) -> jax.Array:
-    """Read-noise std (S) of cells holding ``g`` (S) when read ``t`` s after t0."""
+def read_sigma(g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0,
+               g_prog: jax.Array | None = None) -> jax.Array:
+    """Read-noise std (S) of cells holding ``g`` (S) when read ``t`` s after t0.
+
+    ``g_prog``: the conductance the cells were programmed to (S, before drift); it
+    sets the 1/f amplitude, as in aihwkit's PCM model. None = ``g`` (no drift).
+    """
     if _all_zero(spec.read_1f_q):  # no 1/f term: skip it at trace time (compile cost)
         return jnp.sqrt(spec.read_sigma**2 + (spec.read_sigma_rel * g) ** 2)
-    q = spec.read_1f_q / jnp.maximum(_relative(g, spec) ** spec.read_1f_exp, 1e-3)
+    g_ref = g if g_prog is None else g_prog
+    q = spec.read_1f_q / jnp.maximum(_relative(jnp.abs(g_ref), spec) ** spec.read_1f_exp, 1e-3)
     q = jnp.minimum(q, 0.2) * jnp.sqrt(jnp.log((t + spec.t0 + spec.t_read) / (2.0 * spec.t_read)))
     rel = jnp.sqrt(spec.read_sigma_rel**2 + q**2)
     return jnp.sqrt(spec.read_sigma**2 + (rel * g) ** 2)
 
 
-def read(key: jax.Array, g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0) -> jax.Array:
-    """One read of cells holding ``g`` (S): ``g + read_sigma(g) * N(0, 1)``, clipped like programming."""
+def read(key: jax.Array, g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0,
+         g_prog: jax.Array | None = None) -> jax.Array:
+    """One read of cells holding ``g`` (S): ``g + read_sigma(g) * N(0, 1)``, clipped like programming.
+
+    ``g_prog``: the programmed conductance before drift (see ``read_sigma``).
+    """
     draw = noise.normal(key, g.shape, g.dtype)
-    return _clip(g + read_sigma(g, spec, t) * draw, spec)
+    return _clip(g + read_sigma(g, spec, t, g_prog) * draw, spec)
 
 
 def drift_exponent(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
@@ -364,12 +440,56 @@ def drift(g: jax.Array, t: float | jax.Array, spec: RRAM, nu: jax.Array | None =
     return g * ((t + spec.t0) / spec.t0) ** (-nu)
 
 
-def random_conductance(key: jax.Array, shape: tuple[int, ...], spec: RRAM,
-                       dtype=jnp.float32) -> jax.Array:
-    """Stochastic forming of a whole array: N(form_mean, form_std) S per cell, >= 0,
-    with a fraction ``unformed_prob`` of cells left at ``g_unformed``."""
-    k_g, k_form = noise.split(key)
-    g = spec.form_mean + spec.form_std * noise.normal(k_g, shape, dtype)
-    g = jnp.maximum(g, 0.0)
-    unformed = noise.uniform(k_form, shape, dtype) < spec.unformed_prob
-    return jnp.where(unformed, jnp.asarray(spec.g_unformed, dtype), g)
+def program_verify(key: jax.Array, g_target: jax.Array, spec: RRAM, tol, max_pulses: int = 20):
+    """Write-and-verify, as the 40 nm macros program: pulse, read, repeat until the
+    read is within ``tol`` of the target or ``max_pulses`` pulses are spent.
+
+    g_target: conductances (S), any shape; clipped to the window and rounded to the
+        levels, as in ``program``.
+    tol: acceptance band (S), scalar or broadcastable; the verify read carries the
+        spec's read noise, so a cell can be accepted slightly outside it.
+    max_pulses: static bound on write pulses per cell (>= 1).
+    Each pulse lands at the target plus fresh write noise (``program_sigma``);
+    the verify loop adapts the pulse to each device, so the device-to-device gain
+    spread (``d2d_sigma``) is what it removes and is not applied. Stuck cells
+    hold their fault value and take every pulse unless it is within ``tol``.
+    Returns ``(g, pulses)``: the conductances left (S) and the pulses each cell took
+    (float, 1..max_pulses). Straight-through: the gradient of g is that of the target.
+    """
+    if not isinstance(max_pulses, int) or isinstance(max_pulses, bool) or max_pulses < 1:
+        raise ValueError(f"max_pulses = {max_pulses!r} is invalid: allowed an integer >= 1")
+    if is_concrete(tol) and not np.all(np.asarray(tol) >= 0):
+        raise ValueError(f"tol = {tol!r} is invalid: allowed a conductance >= 0 (S)")
+    goal = quantize_levels(jnp.clip(g_target, spec.g_min, spec.g_max), spec)
+    target = jax.lax.stop_gradient(goal)
+    k_write, k_verify, k_fault = noise.split(key, 3)
+    stuck = None
+    if not _all_zero(spec.stuck_low_prob, spec.stuck_high_prob):
+        stuck = stuck_at(k_fault, jnp.full_like(target, jnp.nan), spec)
+
+    def write(i):
+        g = target
+        if not _all_zero(spec.prog_sigma, spec.prog_poly):
+            g = g + program_sigma(target, spec) * noise.normal(noise.fold_in(k_write, i), g.shape, g.dtype)
+        g = _clip(g, spec)
+        return g if stuck is None else jnp.where(jnp.isnan(stuck), g, stuck)
+
+    def accepted(i, g):
+        seen = read(noise.fold_in(k_verify, i), g, spec) if has_read_noise(spec) else g
+        return jnp.abs(seen - target) <= tol
+
+    def body(carry):
+        i, g, done, pulses = carry
+        g_new = write(i)
+        g = jnp.where(done, g, g_new)
+        pulses = pulses + jnp.where(done, 0.0, 1.0)
+        return i + 1, g, done | accepted(i, g), pulses
+
+    def more(carry):
+        i, _, done, _ = carry
+        return (i < max_pulses) & ~jnp.all(done)
+
+    g0 = write(0)
+    init = (jnp.ones((), jnp.int32), g0, accepted(0, g0), jnp.ones_like(target))
+    _, g, _, pulses = jax.lax.while_loop(more, body, init)
+    return goal + jax.lax.stop_gradient(g - goal), pulses

@@ -1,59 +1,120 @@
 """flax.linen layers that run on simulated memristor crossbars.
 
-The only place where flax meets ``analog/``. Each layer keeps an ordinary float
-kernel as its parameter and, at every ``apply``:
+With ``models/chip.py`` (program once, read many), the only place where flax
+meets ``analog/``. Three kinds of layer:
 
-1. programs it on a chip with the ``"program"`` rng stream (one chip = one
-   program key; the same key gives the same chip),
-2. reads it with fresh noise from the ``"read"`` stream through the spec's DAC,
-   tiles and ADCs (``analog.crossbar.mvm``),
+* ``AnalogDense`` / ``AnalogConv``: an ordinary float kernel (a parameter),
+  optionally transformed (``kernel_transform``: ternary, device levels, low
+  rank, pruning; ``analog.transforms``), programmed onto arrays.
+* ``RandomDense`` / ``RandomConv``: frozen random weights, the conductances
+  that forming leaves in a differential pair (``analog.forming.random_pair``),
+  read as they are (``analog.crossbar.from_conductances``), with a learnable
+  digital scale (scalar or per channel).
+* ``MaskedRandomDense`` / ``MaskedRandomConv`` / ``MaskedRandomRNNCell``: the
+  same random weights with trainable scores and a top-k straight-through mask
+  per layer (edge-popup, Ramanujan et al. 2020); on hardware a pruned edge is a
+  pair RESET to its high-resistance state and reads that, not zero.
+
+Every layer, at every ``apply``:
+
+1. finds its chip: the ``"chip"`` collection if one is given (a chip programmed
+   once, ``models.chip.program_chip``), else it programs (or forms) it from the
+   ``"program"`` rng stream. The program key depends on the stream and the
+   layer's path only, never on how many times the layer is called, so calling a
+   layer twice (time steps, solver stages) reads one chip;
+2. reads it with fresh noise from the ``"read"`` stream (a new key per call)
+   through the spec's DAC, tiles and ADCs (``analog.crossbar.mvm``);
 3. adds the bias digitally, and
 4. sows its operation counts into the ``"cost"`` collection for ``analog.cost``.
 
-With ``spec.ideal()`` the layers equal ``nn.Dense`` / ``nn.Conv`` with the same
-parameters. Gradients flow through programming noise (hardware-aware training)
-and straight through the quantizers.
+    model.apply(params, x, rngs={"program": chip_key, "read": read_key}, mutable=["cost"])
 
-    model.apply(params, x, rngs={"program": chip_key, "read": read_key},
-                mutable=["cost"])
+With ``spec.ideal()`` the analog layers equal ``nn.Dense`` / ``nn.Conv`` with
+the same parameters, and the random layers equal the digital product with
+their conductances. Gradients flow through programming noise
+(hardware-aware training), straight through quantizers and masks, and never
+into frozen conductances (they are not parameters).
+
+Time loops inside a module: ``nn.scan`` (or ``nn.RNN``) must not split the
+``"program"`` stream and must broadcast ``"chip"``; ``scan_time`` does both, as
+do ``SCAN_RNGS`` / ``SCAN_BROADCAST`` for ``nn.RNN(cell, split_rngs=SCAN_RNGS,
+variable_broadcast=SCAN_BROADCAST)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.core.scope import LazyRng
 
-from analog import crossbar, device, noise
+from analog import converters, crossbar, device, forming, noise
 from analog.crossbar import CrossbarSpec
+from analog.device import RRAM
 
-__all__ = ["AnalogDense", "AnalogConv", "chip_keys"]
+__all__ = [
+    "AnalogDense", "AnalogConv", "RandomDense", "RandomConv", "MaskedRandomDense", "MaskedRandomConv",
+    "MaskedRandomRNNCell", "topk_mask", "mask_flips", "PULSES_PER_FLIP", "program_key", "scan_time",
+    "SCAN_RNGS", "SCAN_BROADCAST", "CHIP",
+]
 
+CHIP = "chip"  # the variable collection holding programmed arrays
+SCAN_RNGS = {"params": False, "program": False, "read": True}  # one chip, fresh reads per step
+SCAN_BROADCAST = ("params", CHIP)
+PULSES_PER_FLIP = 2  # a mask flip SETs or RESETs both cells of the pair
 _ANY_KEY = jax.random.PRNGKey(0)
+_RANDOM_SPEC = CrossbarSpec(device=RRAM.taox_40nm_random().ideal())
 
 
-def chip_keys(module: nn.Module, spec: CrossbarSpec) -> tuple[jax.Array, jax.Array]:
-    """(program key, read key) for ``module``; a clear error if a noisy spec lacks its stream.
+# ---------------------------------------------------------------------- keys and chips
+def program_key(module: nn.Module) -> jax.Array:
+    """The chip key of ``module``: derived from the ``"program"`` stream and the
+    module's path, the same at every call in one ``apply`` (unlike ``make_rng``).
 
-    An ideal spec draws nothing, so it needs no rngs (and gives the same result
-    for any key).
+    It equals the key of the module's first ``make_rng("program")``. A fixed key
+    during ``init`` without the stream (init keeps no chip).
     """
-    keys = []
-    for stream, noisy in (("program", device.has_program_noise(spec.device)),
-                          ("read", device.has_read_noise(spec.device))):
-        if module.has_rng(stream):
-            keys.append(module.make_rng(stream))
-        elif noisy:
-            raise ValueError(
-                f"{type(module).__name__} {module.name!r}: its device spec is noisy, so apply() "
-                f"needs rngs={{'{stream}': key}} ('program' = which chip, 'read' = this read's noise)"
-            )
-        else:
-            keys.append(_ANY_KEY)
-    return keys[0], keys[1]
+    if not module.has_rng("program"):
+        return _ANY_KEY
+    return LazyRng.create(module.scope.rngs["program"], 1).as_jax_rng()
+
+
+def _need(module: nn.Module, stream: str, why: str) -> None:
+    """Raise a clear error when ``stream`` is missing ('program' = which chip, 'read' = this
+    read's noise). ``init`` needs neither: it only builds parameters (no chip is kept)."""
+    if module.has_rng(stream) or module.is_initializing():
+        return
+    alternative = " or a programmed chip (models.chip.program_chip)" if stream == "program" else ""
+    raise ValueError(f"{type(module).__name__} {module.name!r}: {why}, so apply() needs "
+                     f"rngs={{'{stream}': key}}{alternative} ('program' = which chip, 'read' = this read's noise)")
+
+
+def _read_key(module: nn.Module, spec: CrossbarSpec) -> jax.Array:
+    if module.has_rng("read"):
+        return module.make_rng("read")
+    if device.has_read_noise(spec.device):
+        _need(module, "read", "its device spec has read noise")
+    return _ANY_KEY
+
+
+def _writing_chip(module: nn.Module) -> bool:
+    """Is a chip being written (``mutable=["chip"]`` in an apply, not init)?"""
+    return module.is_mutable_collection(CHIP) and not module.is_initializing()
+
+
+def _chip_arrays(module: nn.Module, make: Callable[[], crossbar.ProgrammedArray]) -> crossbar.ProgrammedArray:
+    """The layer's programmed arrays: from the ``"chip"`` collection if given, else
+    ``make()`` (stored when a chip is being written)."""
+    if module.has_variable(CHIP, "arrays"):
+        return module.get_variable(CHIP, "arrays")
+    arrays = make()
+    if _writing_chip(module):
+        module.put_variable(CHIP, "arrays", arrays)
+    return arrays
 
 
 def _sow_costs(module: nn.Module, counts: dict[str, float]) -> None:
@@ -61,33 +122,165 @@ def _sow_costs(module: nn.Module, counts: dict[str, float]) -> None:
         module.sow("cost", name, value, init_fn=lambda: 0.0, reduce_fn=lambda a, b: a + b)
 
 
+def _read_groups(module: nn.Module, arrays, x: jax.Array, spec: CrossbarSpec, groups: int, n_in: int) -> jax.Array:
+    """``mvm`` of each group's arrays with its slice of x (..., G * n_in) -> (..., G, n_out)."""
+    xg = x.reshape(x.shape[:-1] + (groups, n_in))
+    read_keys = noise.split(_read_key(module, spec), groups)
+    y = jax.vmap(lambda k, arr, xs: crossbar.mvm(k, arr, xs, spec))(read_keys, arrays, jnp.moveaxis(xg, -2, 0))
+    return jnp.moveaxis(y, 0, -2)
+
+
+def _sow_op_counts(module: nn.Module, x: jax.Array, groups: int, n_in: int, n_out: int, spec: CrossbarSpec):
+    counts = crossbar.op_counts(math.prod(x.shape[:-1]), n_in, n_out, spec)
+    _sow_costs(module, {name: value if name == "layers" else groups * value for name, value in counts.items()})
+
+
 def _analog_matmul(module: nn.Module, x: jax.Array, kernels: jax.Array, spec: CrossbarSpec) -> jax.Array:
-    """Grouped ``x @ kernel`` on chips.
+    """Grouped ``x @ kernel`` on programmed chips.
 
     x: (..., G * n_in) inputs, kernels: (G, n_in, n_out), one array set per
     group (group g reads its own slice of x). Returns (..., G * n_out).
     """
     groups, n_in, n_out = kernels.shape
-    xg = x.reshape(x.shape[:-1] + (groups, n_in))
-    if crossbar.is_ideal(spec):  # the ideal limit is the digital product: skip the simulation
+    if crossbar.is_ideal(spec) and not module.has_variable(CHIP, "arrays"):
+        xg = x.reshape(x.shape[:-1] + (groups, n_in))  # the ideal limit is the digital product
         y = jnp.einsum("...gi,gio->...go", xg, kernels)
     else:
-        program_key, read_key = chip_keys(module, spec)
-        program_keys = noise.split(program_key, groups)
-        read_keys = noise.split(read_key, groups)
+        def make():
+            if device.has_program_noise(spec.device) or spec.verify_tol is not None:
+                _need(module, "program", "its device spec has programming noise")
+            key = program_key(module)
+            return jax.vmap(lambda k, w: crossbar.program(k, w, spec))(noise.split(key, groups), kernels)
 
-        def one_group(k_program, k_read, kernel, xs):
-            arr = crossbar.program(k_program, kernel, spec)
-            return crossbar.mvm(k_read, arr, xs, spec)
-
-        y = jax.vmap(one_group)(program_keys, read_keys, kernels, jnp.moveaxis(xg, -2, 0))
-        y = jnp.moveaxis(y, 0, -2)  # (..., G, n_out)
-    n_vectors = math.prod(x.shape[:-1])
-    counts = crossbar.op_counts(n_vectors, n_in, n_out, spec)
-    _sow_costs(module, {name: value if name == "layers" else groups * value for name, value in counts.items()})
+        y = _read_groups(module, _chip_arrays(module, make), x, spec, groups, n_in)
+    _sow_op_counts(module, x, groups, n_in, n_out, spec)
     return y.reshape(y.shape[:-2] + (groups * n_out,))
 
 
+# ---------------------------------------------------------------------- masks
+def topk_mask(scores: jax.Array, keep: float) -> jax.Array:
+    """Edge-popup mask: 1 on the ``round(keep * scores.size)`` largest |scores| of the
+    whole tensor (at least one), 0 elsewhere; exactly that many ones, ties broken by
+    position. Straight-through: the forward value is the 0/1 mask, the gradient
+    passes to ``scores`` unchanged."""
+    k = max(1, round(keep * scores.size))
+    flat = jnp.abs(jax.lax.stop_gradient(scores)).reshape(-1)
+    top = jax.lax.top_k(flat, k)[1]
+    mask = jnp.zeros(flat.shape, scores.dtype).at[top].set(1.0).reshape(scores.shape)
+    return converters.ste(scores, mask)
+
+
+def mask_flips(scores_old: jax.Array, scores_new: jax.Array, keep: float) -> jax.Array:
+    """Edges whose mask bit differs between two score states (int scalar): the
+    reprogramming cost of a mask update is ``PULSES_PER_FLIP`` pulses per flip."""
+    old = jax.lax.stop_gradient(topk_mask(scores_old, keep))
+    new = jax.lax.stop_gradient(topk_mask(scores_new, keep))
+    return jnp.sum(old != new)
+
+
+# ---------------------------------------------------------------------- random weights
+def _pair_std(spec: CrossbarSpec):
+    """Std (S) of ``g_pos - g_neg`` for the spec's formed cells."""
+    return (2.0 * forming.cell_moments(spec.device)[1] ** 2) ** 0.5
+
+
+def _random_matmul(module: nn.Module, x: jax.Array, shape: tuple[int, int, int], spec: CrossbarSpec,
+                   mask: jax.Array | None = None, keep: float = 1.0, prune_to: str = "reset") -> jax.Array:
+    """Grouped ``x @ W`` with W the random pair of shape (G, n_in, n_out) that the
+    program key forms, normalised to unit variance and divided by sqrt(keep n_in)
+    (LeCun scaling of the kept fan-in). ``mask`` (G, n_in, n_out) in {0, 1}
+    (straight-through) selects kept edges; pruned ones read the RESET pair or 0 S."""
+    groups, n_in, n_out = shape
+    per_siemens = 1.0 / (_pair_std(spec) * math.sqrt(keep * n_in))
+
+    def conductances():
+        """Effective (G, n_in, n_out) pair (S) and the RESET pulses per group (G,)."""
+        _need(module, "program", "its weights are the random conductances that forming leaves")
+        pair = forming.random_pair(program_key(module), shape, spec.device, x.dtype)
+        if mask is None:
+            return pair.g_pos, pair.g_neg, jnp.zeros((groups,), x.dtype)
+        if prune_to == "zero":
+            low_pos = low_neg = jnp.zeros_like(pair.g_pos)
+        else:
+            if pair.reset_pos is None:
+                raise ValueError(f"{type(module).__name__} {module.name!r}: prune_to='reset' needs a "
+                                 "RESET state (RRAM.reset_mean); use prune_to='zero' for a software mask")
+            low_pos, low_neg = pair.reset_pos, pair.reset_neg
+        hard = jax.lax.stop_gradient(mask)
+        pick = lambda g_set, g_low: jnp.where(hard > 0, g_set, g_low) + (mask - hard) * (g_set - g_low)
+        g_pos, g_neg = pick(pair.g_pos, low_pos), pick(pair.g_neg, low_neg)  # exact values, STE gradient
+        pruned = jnp.sum(1.0 - hard, axis=(1, 2))
+        return g_pos, g_neg, PULSES_PER_FLIP * pruned
+
+    if crossbar.is_ideal(spec) and not module.has_variable(CHIP, "arrays") and not _writing_chip(module):
+        g_pos, g_neg, _ = conductances()
+        xg = x.reshape(x.shape[:-1] + (groups, n_in))
+        y = jnp.einsum("...gi,gio->...go", xg, (g_pos - g_neg) * per_siemens)
+    else:
+        def make():
+            g_pos, g_neg, reset_pulses = conductances()
+            key = program_key(module)
+            arrays = jax.vmap(lambda gp, gn, k: crossbar.from_conductances(gp, gn, spec, per_siemens, k))(
+                g_pos, g_neg, noise.split(key, groups))
+            forming = 2.0 * n_in * n_out  # one forming pulse per cell of a pair
+            return dataclasses.replace(arrays, pulses=arrays.pulses + forming + reset_pulses)
+
+        y = _read_groups(module, _chip_arrays(module, make), x, spec, groups, n_in)
+    _sow_op_counts(module, x, groups, n_in, n_out, spec)
+    return y.reshape(y.shape[:-2] + (groups * n_out,))
+
+
+def _scale(module: nn.Module, y: jax.Array, kind: str, init: float) -> jax.Array:
+    """Multiply by the learnable digital scale: "scalar", "channel" (per output) or "none"."""
+    if kind == "none":
+        return y
+    if kind not in ("scalar", "channel"):
+        raise ValueError(f"{type(module).__name__}.scale = {kind!r} is invalid: allowed 'scalar', 'channel', 'none'")
+    shape = () if kind == "scalar" else (y.shape[-1],)
+    return y * module.param("scale", nn.initializers.constant(init), shape)
+
+
+def _check_keep(module: nn.Module, keep: float, prune_to: str) -> None:
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"{type(module).__name__}.keep = {keep!r} is invalid: allowed (0, 1] (fraction of edges kept)")
+    if prune_to not in ("reset", "zero"):
+        raise ValueError(f"{type(module).__name__}.prune_to = {prune_to!r} is invalid: allowed 'reset', 'zero'")
+
+
+# ---------------------------------------------------------------------- convolution geometry
+_DIMENSIONS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
+
+
+def _patches(module, x: jax.Array, kernel_size, strides, padding, groups: int, features: int):
+    """im2col: ((..., C_in * prod(k)) channel-major patches, per-group matrix shape (G, n_in, n_out))."""
+    kernel_size = tuple(kernel_size)
+    n_spatial = len(kernel_size)
+    if n_spatial not in _DIMENSIONS or x.ndim != n_spatial + 2:
+        raise ValueError(
+            f"{type(module).__name__} supports 1-D and 2-D convolutions on (batch, *spatial, channels) inputs; "
+            f"got kernel_size {kernel_size} and input shape {x.shape}"
+        )
+    c_in = x.shape[-1]
+    if c_in % groups or features % groups:
+        raise ValueError(f"feature_group_count = {groups} must divide the input channels ({c_in}) "
+                         f"and features ({features})")
+    strides = (strides,) * n_spatial if isinstance(strides, int) else tuple(strides)
+    patches = jax.lax.conv_general_dilated_patches(x, kernel_size, strides, padding,
+                                                   dimension_numbers=_DIMENSIONS[n_spatial])
+    return patches, (groups, c_in // groups * math.prod(kernel_size), features // groups)
+
+
+def _kernel_matrix(kernel: jax.Array, groups: int) -> jax.Array:
+    """(k..., C_in / G, C_out) -> (G, C_in / G * k..., C_out / G), channel-major like the patches."""
+    matrix = jnp.moveaxis(kernel, -2, 0).reshape((-1, groups, kernel.shape[-1] // groups))
+    return jnp.moveaxis(matrix, 1, 0)
+
+
+def _bias(module, y: jax.Array, use_bias: bool, init) -> jax.Array:
+    return y + module.param("bias", init, (y.shape[-1],)) if use_bias else y
+
+
+# ---------------------------------------------------------------------- programmed weights
 class AnalogDense(nn.Module):
     """``nn.Dense`` whose kernel lives on memristor crossbars.
 
@@ -95,6 +288,8 @@ class AnalogDense(nn.Module):
         features: output size.
         spec: how the kernel is mapped and read (``analog.crossbar.CrossbarSpec``).
         use_bias: add a (digital) bias.
+        kernel_transform: applied to the float kernel before programming
+            (``analog.transforms``: Ternary, Levels, LowRank, Prune, Compose); None = as is.
     """
 
     features: int
@@ -102,17 +297,15 @@ class AnalogDense(nn.Module):
     use_bias: bool = True
     kernel_init: Any = nn.initializers.lecun_normal()
     bias_init: Any = nn.initializers.zeros_init()
+    kernel_transform: Callable[[jax.Array], jax.Array] | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
+        if self.kernel_transform is not None:
+            kernel = self.kernel_transform(kernel)
         y = _analog_matmul(self, x, kernel[None], self.spec)
-        if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
-        return y
-
-
-_DIMENSIONS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
+        return _bias(self, y, self.use_bias, self.bias_init)
 
 
 class AnalogConv(nn.Module):
@@ -122,7 +315,8 @@ class AnalogConv(nn.Module):
 
     Attributes mirror ``nn.Conv``: features, kernel_size, strides, padding
     ("SAME", "VALID" or explicit pairs), feature_group_count, use_bias; plus
-    ``spec`` (``analog.crossbar.CrossbarSpec``).
+    ``spec`` (``analog.crossbar.CrossbarSpec``) and ``kernel_transform`` (applied
+    to the (k..., C_in / groups, C_out) kernel before programming).
     """
 
     features: int
@@ -134,31 +328,177 @@ class AnalogConv(nn.Module):
     use_bias: bool = True
     kernel_init: Any = nn.initializers.lecun_normal()
     bias_init: Any = nn.initializers.zeros_init()
+    kernel_transform: Callable[[jax.Array], jax.Array] | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel_size = tuple(self.kernel_size)
-        n_spatial = len(kernel_size)
-        if n_spatial not in _DIMENSIONS or x.ndim != n_spatial + 2:
-            raise ValueError(
-                f"AnalogConv supports 1-D and 2-D convolutions on (batch, *spatial, channels) inputs; "
-                f"got kernel_size {kernel_size} and input shape {x.shape}"
-            )
         groups = self.feature_group_count
-        c_in = x.shape[-1]
-        if c_in % groups or self.features % groups:
-            raise ValueError(
-                f"feature_group_count = {groups} must divide the input channels ({c_in}) "
-                f"and features ({self.features})"
-            )
-        strides = (self.strides,) * n_spatial if isinstance(self.strides, int) else tuple(self.strides)
-        kernel = self.param("kernel", self.kernel_init, kernel_size + (c_in // groups, self.features))
-        patches = jax.lax.conv_general_dilated_patches(
-            x, kernel_size, strides, self.padding, dimension_numbers=_DIMENSIONS[n_spatial]
-        )  # (..., C_in * prod(kernel_size)), channel-major
-        # (k..., C_in / G, C_out) -> (G, C_in / G * k..., C_out / G), channel-major like the patches
-        matrix = jnp.moveaxis(kernel, -2, 0).reshape((-1, groups, self.features // groups))
-        y = _analog_matmul(self, patches, jnp.moveaxis(matrix, 1, 0), self.spec)
-        if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
-        return y
+        patches, _ = _patches(self, x, self.kernel_size, self.strides, self.padding, groups, self.features)
+        kernel = self.param("kernel", self.kernel_init,
+                            tuple(self.kernel_size) + (x.shape[-1] // groups, self.features))
+        if self.kernel_transform is not None:
+            kernel = self.kernel_transform(kernel)
+        y = _analog_matmul(self, patches, _kernel_matrix(kernel, groups), self.spec)
+        return _bias(self, y, self.use_bias, self.bias_init)
+
+
+# ---------------------------------------------------------------------- random weights
+class RandomDense(nn.Module):
+    """A dense layer whose weights are the random conductances of a formed pair,
+    frozen (one program key = one chip), times a learnable digital scale.
+
+    ``y = scale * x @ (G+ - G-) / (std(G+ - G-) sqrt(n_in)) (+ bias)``: unit-variance
+    random weights with LeCun fan-in scaling; read noise, DAC and ADC from ``spec``.
+
+    Attributes:
+        features: output size.
+        spec: a crossbar spec whose device has a formed state (default: the 40 nm
+            TaOx random source, ideal reads).
+        scale: "scalar", "channel" (one per output) or "none"; scale_init its value.
+        use_bias: add a learnable digital bias.
+    """
+
+    features: int
+    spec: CrossbarSpec = _RANDOM_SPEC
+    scale: str = "scalar"
+    scale_init: float = 1.0
+    use_bias: bool = False
+    bias_init: Any = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = _random_matmul(self, x, (1, x.shape[-1], self.features), self.spec)
+        return _bias(self, _scale(self, y, self.scale, self.scale_init), self.use_bias, self.bias_init)
+
+
+class RandomConv(nn.Module):
+    """``RandomDense`` as a convolution (im2col, like ``AnalogConv``): the random pair
+    is the (k_h k_w C_in/groups) x (C_out/groups) matrix of each group.
+
+    Attributes: features, kernel_size, strides, padding, feature_group_count as in
+    ``nn.Conv``; spec, scale, scale_init, use_bias as in ``RandomDense``.
+    """
+
+    features: int
+    kernel_size: Sequence[int]
+    strides: int | Sequence[int] = 1
+    padding: str | Sequence[tuple[int, int]] = "SAME"
+    feature_group_count: int = 1
+    spec: CrossbarSpec = _RANDOM_SPEC
+    scale: str = "scalar"
+    scale_init: float = 1.0
+    use_bias: bool = False
+    bias_init: Any = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        patches, shape = _patches(self, x, self.kernel_size, self.strides, self.padding,
+                                  self.feature_group_count, self.features)
+        y = _random_matmul(self, patches, shape, self.spec)
+        return _bias(self, _scale(self, y, self.scale, self.scale_init), self.use_bias, self.bias_init)
+
+
+class MaskedRandomDense(nn.Module):
+    """Edge-popup on random conductances: frozen random pairs, trainable scores, and
+    the top ``keep`` fraction of |scores| kept (``topk_mask``, straight-through).
+
+    ``y = scale * x @ (W_set M + W_reset (1 - M)) / (std(W) sqrt(keep n_in))``: a
+    pruned edge reads its RESET pair (``prune_to="reset"``, the hardware) or 0 S
+    (``"zero"``, the software mask).
+
+    Attributes:
+        features, spec, scale, scale_init, use_bias: as in ``RandomDense``.
+        keep: fraction of edges kept, (0, 1].
+        prune_to: "reset" or "zero".
+        score_init: initialiser of the scores (Kaiming uniform, as edge-popup).
+    """
+
+    features: int
+    spec: CrossbarSpec = _RANDOM_SPEC
+    keep: float = 0.5
+    prune_to: str = "reset"
+    scale: str = "scalar"
+    scale_init: float = 1.0
+    use_bias: bool = False
+    bias_init: Any = nn.initializers.zeros_init()
+    score_init: Any = nn.initializers.kaiming_uniform()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _check_keep(self, self.keep, self.prune_to)
+        scores = self.param("scores", self.score_init, (x.shape[-1], self.features))
+        mask = topk_mask(scores, self.keep)[None]
+        y = _random_matmul(self, x, (1, x.shape[-1], self.features), self.spec, mask, self.keep, self.prune_to)
+        return _bias(self, _scale(self, y, self.scale, self.scale_init), self.use_bias, self.bias_init)
+
+
+class MaskedRandomConv(nn.Module):
+    """``MaskedRandomDense`` as a convolution; scores have the kernel's shape
+    (k..., C_in / groups, C_out) and one top-k mask covers the whole layer.
+
+    Attributes: nn.Conv's geometry plus those of ``MaskedRandomDense``.
+    """
+
+    features: int
+    kernel_size: Sequence[int]
+    strides: int | Sequence[int] = 1
+    padding: str | Sequence[tuple[int, int]] = "SAME"
+    feature_group_count: int = 1
+    spec: CrossbarSpec = _RANDOM_SPEC
+    keep: float = 0.5
+    prune_to: str = "reset"
+    scale: str = "scalar"
+    scale_init: float = 1.0
+    use_bias: bool = False
+    bias_init: Any = nn.initializers.zeros_init()
+    score_init: Any = nn.initializers.kaiming_uniform()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _check_keep(self, self.keep, self.prune_to)
+        groups = self.feature_group_count
+        patches, shape = _patches(self, x, self.kernel_size, self.strides, self.padding, groups, self.features)
+        scores = self.param("scores", self.score_init,
+                            tuple(self.kernel_size) + (x.shape[-1] // groups, self.features))
+        mask = _kernel_matrix(topk_mask(scores, self.keep), groups)
+        y = _random_matmul(self, patches, shape, self.spec, mask, self.keep, self.prune_to)
+        return _bias(self, _scale(self, y, self.scale, self.scale_init), self.use_bias, self.bias_init)
+
+
+class MaskedRandomRNNCell(nn.RNNCellBase):
+    """Elman cell on masked random arrays: ``h' = activation(W_in x + W_rec h + b)``,
+    both matrices ``MaskedRandomDense`` (one chip each, fixed across time steps).
+
+    Use it with ``nn.RNN(cell, split_rngs=SCAN_RNGS, variable_broadcast=SCAN_BROADCAST)``
+    so every time step reads the same chip. Attributes: features, spec, keep,
+    prune_to, activation.
+    """
+
+    features: int
+    spec: CrossbarSpec = _RANDOM_SPEC
+    keep: float = 0.5
+    prune_to: str = "reset"
+    activation: Callable[[jax.Array], jax.Array] = nn.relu
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, x: jax.Array):
+        layer = lambda name, bias: MaskedRandomDense(self.features, self.spec, self.keep, self.prune_to,
+                                                     use_bias=bias, name=name)
+        h = self.activation(layer("input", True)(x) + layer("recurrent", False)(carry))
+        return h, h
+
+    def initialize_carry(self, rng, input_shape):
+        return jnp.zeros(tuple(input_shape[:-1]) + (self.features,))
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+
+def scan_time(module_cls, **scan_kwargs):
+    """``nn.scan(module_cls, ...)`` over a leading time axis that reads one chip at
+    every step: ``"program"`` not split, ``"chip"`` and params broadcast, ``"read"``
+    split (fresh read noise per step). Other ``nn.scan`` arguments pass through."""
+    scan_kwargs.setdefault("in_axes", 0)
+    scan_kwargs.setdefault("out_axes", 0)
+    return nn.scan(module_cls, variable_broadcast=list(SCAN_BROADCAST), split_rngs=dict(SCAN_RNGS), **scan_kwargs)

@@ -2,7 +2,8 @@
 
 ``python -m train bench analog`` times a noisy analogue MVM (programming noise
 already applied; fresh read noise and an 8-bit ADC on every call) against a
-plain ``x @ w`` of the same size, and prints a table and writes JSON.
+plain ``x @ w`` of the same size, a 100-step time loop on a chip programmed once
+against programming at every step, and prints a table and writes JSON.
 ``python -m train bench hegnn`` times HEGNN's forward pass and training step
 against EGNN's (and a Clebsch-Gordan TFN baseline) on the same graphs.
 """
@@ -57,6 +58,34 @@ def mvm_benchmark(sizes=(512,), batches=(1, 64, 1024), repeats: int = 30) -> lis
     return rows
 
 
+def time_loop_benchmark(steps: int = 100, size: int = 512, batch: int = 1, repeats: int = 10) -> dict:
+    """A ``steps``-step time loop (``lax.scan``) of one noisy ``size`` x ``size`` AnalogDense:
+    reading a chip programmed once against programming a chip at every step (what a
+    layer called inside a time loop without a chip did before), as a ratio."""
+    from models.chip import program_chip
+    from models.layers import AnalogDense
+
+    spec = CrossbarSpec(device=RRAM(prog_sigma=2e-6, read_sigma_rel=0.02), adc=ADC(bits=8))
+    layer = AnalogDense(size, spec=spec, use_bias=False)
+    key = jax.random.PRNGKey(0)
+    x = jax.random.normal(key, (batch, size))
+    variables = layer.init({"params": key}, x)
+    keys = jax.random.split(key, steps)
+    # variables are arguments, not constants of the compiled loops (XLA would constant-fold them)
+    once = jax.jit(lambda v, chip, ks: jax.lax.scan(
+        lambda c, k: (c, layer.apply({**v, "chip": chip}, x, rngs={"read": k})), None, ks)[1])
+    every = jax.jit(lambda v, ks: jax.lax.scan(
+        lambda c, k: (c, layer.apply(v, x, rngs={"program": k, "read": k})), None, ks)[1])
+    program = jax.jit(lambda v, k: program_chip(layer, v, k, x))
+    chip = program(variables, key)
+    t_once = median_time(once, variables, chip, keys, repeats=repeats)
+    t_every = median_time(every, variables, keys, repeats=repeats)
+    t_program = median_time(program, variables, key, repeats=repeats)
+    return {"steps": steps, "size": size, "batch": batch, "programmed_once_ms": 1e3 * t_once,
+            "program_once_ms": 1e3 * t_program, "programmed_every_step_ms": 1e3 * t_every,
+            "ratio_every_step_vs_once": t_every / t_once}
+
+
 def print_table(rows: list[dict]) -> None:
     keys = list(rows[0])
     print(" | ".join(f"{k:>10}" for k in keys))
@@ -78,7 +107,7 @@ def montecarlo_benchmark(n_chips: int = 1000, n_loop: int = 50, n_memory: int = 
     x, y = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
     model = AnalogMLP((128,), 10, spec=analog_mlp.programmed_spec(cfg).ideal())
     params = model.init(jax.random.PRNGKey(0), x[:1])["params"]
-    metric = analog_mlp.chip_accuracy(128, 10, lambda s: analog_mlp.programmed_spec(cfg, s * 60e-6), x, y)
+    metric = analog_mlp.chip_accuracy(128, 10, lambda s: analog_mlp.programmed_spec(cfg, s), x, y)
     sigma = jnp.float32(0.05)
     keys = montecarlo.chip_keys(0, n_chips)
     run = lambda k: montecarlo.evaluate(metric, k, params, sigma, chunk_size=250, progress=False)
@@ -114,12 +143,17 @@ def run_analog(out_dir: Path, quick: bool = False) -> dict:
     print(f"noisy analogue MVM vs plain x @ w on {jax.devices()[0].platform} "
           f"({len(jax.devices())} device(s))")
     print_table(rows)
+    loop = time_loop_benchmark(repeats=5 if quick else 10)
+    print(f"{loop['steps']}-step time loop, {loop['size']} x {loop['size']} noisy layer, batch {loop['batch']}: "
+          f"chip programmed once {loop['programmed_once_ms']:.2f} ms (+ {loop['program_once_ms']:.2f} ms to "
+          f"program it), programmed at every step {loop['programmed_every_step_ms']:.2f} ms: "
+          f"{loop['ratio_every_step_vs_once']:.1f}x")
     mc = montecarlo_benchmark(n_chips=500 if quick else 1000, n_memory=2000 if quick else 10_000)
     print("Monte Carlo, analog-mlp on digits (8-bit DAC/ADC, 5 % programming noise):")
     for name, value in mc.items():
         print(f"  {name:<34} {value:10.2f}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = {"mvm": rows, "montecarlo": mc, "platform": jax.devices()[0].platform}
+    result = {"mvm": rows, "time_loop": loop, "montecarlo": mc, "platform": jax.devices()[0].platform}
     (out_dir / "bench_analog.json").write_text(json.dumps(result, indent=2))
     return result
 

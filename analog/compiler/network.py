@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from analog.cost import MNSIM_T_ADC_S, MNSIM_T_DAC_S, MNSIM_T_DIGITAL_S, MNSIM_T_READ_S
 from analog.spec import check_choice, check_range, spec, static
 
 __all__ = ["Layer", "Network", "CompilerSpec"]
@@ -88,7 +89,7 @@ class CompilerSpec:
         cell per weight as in the reference).
       input_bits, dac_bits: bit-serial input, ceil(input_bits / dac_bits) planes.
       t_dac, t_read, t_adc: seconds per plane (3 ns, 3.16 ns, and ISAAC's 8-bit
-        1.28 GS/s ADC: (8 + 2) / 1.28e9 = 7.8125 ns).
+        1.28 GS/s ADC: (8 + 2) / 1.28e9 = 7.8125 ns; ``analog.cost.MNSIM_*``).
       t_digital: seconds per input vector of shift-add / accumulation / buffer
         (40.99 ns: the rest of MNSIM's 152.77 ns per vector).
     Mapping rules:
@@ -106,10 +107,10 @@ class CompilerSpec:
     weight_bits: int = static(8)
     input_bits: int = static(8)
     dac_bits: int = static(1)
-    t_dac: float = static(3.0e-9)
-    t_read: float = static(3.16e-9)
-    t_adc: float = static(10 / 1.28e9)
-    t_digital: float = static(40.99e-9)
+    t_dac: float = static(MNSIM_T_DAC_S)
+    t_read: float = static(MNSIM_T_READ_S)
+    t_adc: float = static(MNSIM_T_ADC_S)
+    t_digital: float = static(MNSIM_T_DIGITAL_S)
     depthwise_split: int = static(5)
     layer_gap: int = static(1)
     max_load: int = static(6)

@@ -141,3 +141,68 @@ def test_jit_matches_eager():
         np.testing.assert_allclose(float(jitted[k]), v, rtol=1e-5)
     tree = {"Dense_0": {"macs": (jnp.ones(()),)}, "Dense_1": {"macs": (jnp.ones(()),)}}
     assert float(jax.jit(collect)(tree)["macs"]) == 2.0
+
+
+# ------------------------------------------------------------------ new kinds, dynamic inference
+from analog.cost import PRICES, dynamic_counts, stage_counts  # noqa: E402
+
+
+def test_every_count_kind_has_one_price_row_and_prices_exist():
+    macro = MacroCosts.rram_40nm()
+    for key, (group, energy, latency) in PRICES.items():
+        for price in (energy, latency):
+            assert price is None or isinstance(price, float) or hasattr(macro, price), (key, price)
+    out = analog_cost({key: 1.0 for key in PRICES}, macro)
+    parts = [v for k, v in out.items() if k.startswith("energy_") and k != "energy_j"]
+    assert out["energy_j"] == pytest.approx(sum(parts))
+
+
+def test_neuron_updates_conduction_time_and_pulses_are_priced_by_hand():
+    macro = MacroCosts.rram_40nm()
+    out = analog_cost({"neuron_updates": 1e6, "array_tile_seconds": 1e-3, "programming_pulses": 10.0}, macro)
+    assert out["energy_neuron_j"] == pytest.approx(1e6 * 0.25e-12)           # NeuRRAM neuron, 0.25 pJ
+    # a 128 x 128 tile conducting for 1 ms: 0.2 V^2 x 17.03 uS x 16384 cells x 0.5 x 1 ms
+    assert out["energy_conduction_j"] == pytest.approx(0.04 * 0.5 * 34.06e-6 * 16384 * 0.5 * 1e-3)
+    assert out["energy_program_j"] == pytest.approx(10 * 9e-12)                # MNSIM write: 3 V^2 / 10 kOhm x 10 ns
+    assert out["latency_program_s"] == pytest.approx(10 * 10e-9)
+    # the digital side does the neuron updates too: 4 ops each
+    d = digital_cost({"neuron_updates": 1e6}, DigitalCosts.gpu())
+    assert d["ops"] == pytest.approx(4e6)
+    with pytest.raises(ValueError, match="flops"):
+        digital_cost({"array_tile_seconds": 1.0}, DigitalCosts.gpu())
+
+
+def test_mnsim_timing_has_one_home():
+    from analog.compiler import CompilerSpec
+
+    assert CompilerSpec().cycle_s == pytest.approx(8 * MacroCosts.rram_40nm().cycle_s, rel=1e-12)
+
+
+SOWN = {  # a flax "cost" collection of a three-stage dynamic network
+    "stem": {"conv": {"macs": 1000.0, "array_reads": 10.0}},
+    "exit_1": {"cam": {"cam_searches": 1.0, "cam_cells": 64.0}},
+    "block_2": {"dense": {"macs": 4000.0, "array_reads": 40.0}, "lif": {"neuron_updates": 50.0}},
+}
+
+
+def test_dynamic_counts_equal_static_when_every_stage_runs_and_scale_with_the_fraction():
+    stages = stage_counts(SOWN)
+    assert set(stages) == {"stem", "exit_1", "block_2"}
+    static = collect(SOWN)
+    np.testing.assert_equal(dynamic_counts(stages, {}), static)
+    np.testing.assert_equal(dynamic_counts(stages, {"stem": 1.0, "exit_1": 1.0, "block_2": 1.0}), static)
+    for f in (0.0, 0.25, 0.6):
+        got = dynamic_counts(stages, {"block_2": f})
+        assert got["macs"] == pytest.approx(1000.0 + f * 4000.0)
+        assert got["neuron_updates"] == pytest.approx(f * 50.0)
+        assert got["cam_cells"] == 64.0
+    # per count kind: spike activity scales only the array reads of a stage
+    got = dynamic_counts(stages, {"block_2": {"array_reads": 0.1}})
+    assert got["array_reads"] == pytest.approx(10.0 + 4.0) and got["macs"] == 5000.0
+    energy = lambda f: analog_cost(dynamic_counts(stages, {"block_2": f}), MacroCosts.rram_40nm())["energy_j"]
+    e0, e1 = energy(0.0), energy(1.0)
+    assert energy(0.3) == pytest.approx(e0 + 0.3 * (e1 - e0))  # linear in the executed fraction
+    with pytest.raises(ValueError, match="unknown stage"):
+        dynamic_counts(stages, {"block_3": 0.5})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        dynamic_counts(stages, {"stem": 1.5})

@@ -152,3 +152,69 @@ def test_op_counts():
     assert c["array_reads"] == 10 * 8 * 3 * 2
     assert c["adc_conversions"] == 10 * 8 * 3 * 200
     assert c["array_cycles"] == 80
+
+
+# ------------------------------------------------------------------ given conductances
+def _pair(n_in=90, n_out=12, key=KEY):
+    from analog import forming
+    return forming.random_pair(key, (n_in, n_out), RRAM.taox_40nm_random())
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.5e4])
+def test_from_conductances_ideal_limit_is_the_conductance_product(scale):
+    pair = _pair()
+    x = jax.random.normal(KEY, (5, 90))
+    spec = CrossbarSpec(device=RRAM.taox_40nm_random(), adc=ADC(8), dac=DAC(4), tile_rows=32).ideal()
+    arr = crossbar.from_conductances(pair.g_pos, pair.g_neg, spec, scale)
+    y = crossbar.mvm(KEY, arr, x, spec)
+    expected = x @ ((pair.g_pos - pair.g_neg) * scale)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6 * float(jnp.abs(expected).max()))
+    np.testing.assert_allclose(crossbar.effective_weight(arr), (pair.g_pos - pair.g_neg) * scale, rtol=1e-5,
+                               atol=1e-12 * scale)
+    assert float(arr.pulses) == 0.0  # forming is counted by the caller
+
+
+def test_from_conductances_read_noise_is_that_of_the_real_conductances():
+    # 5 % relative read noise on the cells as they are: output variance (x^2) @ (0.05 g)^2 summed over the pair;
+    # re-mapping the weights into the window (program(G+ - G-)) would give another variance
+    pair = _pair(40, 3)
+    x = jnp.ones((1, 40))
+    spec = CrossbarSpec(device=RRAM.taox_40nm_random(read_sigma_rel=0.05))
+    arr = crossbar.from_conductances(pair.g_pos, pair.g_neg, spec)
+    ys = np.asarray(jax.vmap(lambda k: crossbar.mvm(k, arr, x, spec))(jax.random.split(KEY, 4000)), np.float64)
+    var = np.asarray(jnp.sum((0.05 * pair.g_pos) ** 2 + (0.05 * pair.g_neg) ** 2, axis=0), np.float64)
+    np.testing.assert_allclose(ys.var(axis=0)[0], var, rtol=5 * np.sqrt(2 / 4000))
+    np.testing.assert_allclose(ys.mean(axis=0)[0], np.asarray(x @ (pair.g_pos - pair.g_neg))[0],
+                               atol=float(5 * np.sqrt(var.max() / 4000)))
+    remapped = crossbar.program(KEY, pair.g_pos - pair.g_neg, spec)
+    column_var = lambda a: np.asarray(jnp.sum(a.var_tiles * a.w_max**2, axis=(0, 1)), np.float64)
+    np.testing.assert_allclose(column_var(arr), var, rtol=1e-5)
+    assert np.all(np.abs(column_var(remapped) / var - 1) > 0.2)  # re-mapping changes the statistics
+
+
+def test_from_conductances_rejects_mismatched_pairs_and_drift_without_key():
+    pair = _pair()
+    with pytest.raises(ValueError, match="one shape"):
+        crossbar.from_conductances(pair.g_pos, pair.g_neg[:, :3], CrossbarSpec())
+    with pytest.raises(ValueError, match="program key"):
+        crossbar.from_conductances(pair.g_pos, pair.g_neg, CrossbarSpec(device=RRAM(drift_nu=0.05)))
+
+
+# ------------------------------------------------------------------ programming pulses
+def test_program_counts_pulses_open_loop_and_with_verify():
+    w, _ = _wx(64, 10)
+    open_loop = CrossbarSpec(device=RRAM.analog_20_80(prog_sigma=3e-6))
+    assert float(crossbar.program(KEY, w, open_loop).pulses) == 2 * 64 * 10
+    assert float(crossbar.program(KEY, w, open_loop.replace(mapping="offset")).pulses) == 64 * 10
+    counts = []
+    for tol in (0.5e-6, 2e-6, 6e-6):
+        spec = open_loop.replace(verify_tol=tol, max_pulses=40)
+        arr = crossbar.program(KEY, w, spec)
+        counts.append(float(arr.pulses))
+        # verified cells sit within tol of their target: the effective weight error is bounded
+        err = np.abs(np.asarray(crossbar.effective_weight(arr) - w))
+        assert err.max() <= 2 * tol * float(arr.w_max) / 60e-6 * 1.001 or tol < 1e-6
+    assert counts[0] > counts[1] > counts[2] >= 2 * 64 * 10
+    # without verify the same key writes the same chip as before (open loop)
+    np.testing.assert_array_equal(crossbar.program(KEY, w, open_loop).g_pos,
+                                  crossbar.program(KEY, w, open_loop.replace(max_pulses=3)).g_pos)

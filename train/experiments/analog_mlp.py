@@ -22,10 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from analog import cost
+from analog import cost, presets
 from analog.converters import ADC, DAC
 from analog.crossbar import CrossbarSpec
-from analog.device import RRAM
 from models.mlp import AnalogMLP
 from train import data, montecarlo, report
 from train.config import check_positive
@@ -33,7 +32,8 @@ from train.loop import accuracy, train_classifier
 
 DESCRIPTION = "MLP on digits / MNIST: accuracy vs device noise and PCM drift, digital vs hardware-aware training"
 
-_WINDOW = 60e-6  # S, the 20-80 uS programmed window
+PROGRAMMED = "rram_20_80"  # the programmed-weight preset (analog.presets)
+PCM = "pcm_aihwkit"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,17 +73,19 @@ class Config:
         return cls(epochs=20, times=(31536000.0,), noise_levels=(0.0, 0.05, 0.10))
 
 
-def programmed_spec(cfg: Config, prog_sigma=0.0) -> CrossbarSpec:
-    """The 20-80 uS RRAM macro with 8-bit converters; ``prog_sigma`` in siemens."""
-    device = RRAM.analog_20_80(prog_sigma=prog_sigma, read_sigma_rel=cfg.read_noise)
-    return CrossbarSpec(device=device, dac=DAC(cfg.dac_bits), adc=ADC(cfg.adc_bits, cfg.adc_fullscale))
+def programmed_spec(cfg: Config, prog_noise=0.0) -> CrossbarSpec:
+    """The 20-80 uS RRAM macro with the config's converters; ``prog_noise``: programming
+    noise std as a fraction of the conductance window."""
+    base = presets.spec(PROGRAMMED, role="programmed")
+    return base.with_device(prog_sigma=prog_noise * base.device.window, read_sigma_rel=cfg.read_noise).replace(
+        dac=DAC(cfg.dac_bits), adc=ADC(cfg.adc_bits, cfg.adc_fullscale))
 
 
 def pcm_spec(cfg: Config, t, compensate: bool) -> CrossbarSpec:
-    """aihwkit's PCM model read ``t`` s after programming (8-bit converters)."""
-    return CrossbarSpec(device=RRAM.pcm_aihwkit(), dac=DAC(cfg.dac_bits),
-                        adc=ADC(cfg.adc_bits, cfg.adc_fullscale), drift_compensation=compensate,
-                        t_inference=t)
+    """aihwkit's PCM model read ``t`` s after programming (the config's converters)."""
+    return presets.spec(PCM, role="programmed").replace(
+        dac=DAC(cfg.dac_bits), adc=ADC(cfg.adc_bits, cfg.adc_fullscale), drift_compensation=compensate,
+        t_inference=t)
 
 
 def chip_accuracy(hidden: int, n_out: int, spec_fn, x, y):
@@ -129,7 +131,7 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
     common = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                   seed=seed, ckpt_every=cfg.ckpt_every)
     digital_model = AnalogMLP((hidden,), n_out, spec=programmed_spec(cfg).ideal())
-    hwa_model = AnalogMLP((hidden,), n_out, spec=programmed_spec(cfg, cfg.hwa_prog_noise * _WINDOW))
+    hwa_model = AnalogMLP((hidden,), n_out, spec=programmed_spec(cfg, cfg.hwa_prog_noise))
     trained = {
         "digital": train_classifier(digital_model, ds.x_train, ds.y_train, noisy=False,
                                     ckpt_dir=out_dir / "ckpt_digital", desc="digital training", **common),
@@ -137,11 +139,11 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
                                 ckpt_dir=out_dir / "ckpt_hwa", desc="hardware-aware training", **common),
     }
     acc_digital = float(accuracy(digital_model.apply({"params": trained["digital"]}, x_test), y_test))
-    ideal_model = AnalogMLP((hidden,), n_out, spec=programmed_spec(cfg, 0.05 * _WINDOW).ideal())
+    ideal_model = AnalogMLP((hidden,), n_out, spec=programmed_spec(cfg, 0.05).ideal())
     acc_ideal = float(accuracy(ideal_model.apply({"params": trained["digital"]}, x_test), y_test))
 
     keys = montecarlo.chip_keys(seed, cfg.n_chips)
-    prog_metric = chip_accuracy(hidden, n_out, lambda s: programmed_spec(cfg, s * _WINDOW), x_test, y_test)
+    prog_metric = chip_accuracy(hidden, n_out, lambda s: programmed_spec(cfg, s), x_test, y_test)
     noise = {mode: sweep(prog_metric, keys, p, cfg.noise_levels, cfg, f"{mode} noise")
              for mode, p in trained.items()}
     drift = {}

@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from analog import presets
 from analog.converters import ADC, DAC
 from analog.crossbar import CrossbarSpec
-from analog.device import RRAM
 from models.hegnn import EGNN, HEGNN
 from train import dynamics, montecarlo, report
 from train.config import check_above_zero, check_positive
@@ -36,7 +36,7 @@ from train.data import nbody
 DESCRIPTION = "HEGNN vs EGNN on charged N-body (5-100 bodies); Monte Carlo of the MSE over RRAM chips"
 
 MODELS = ("egnn", "hegnn_le1", "hegnn_le2", "hegnn_le3", "hegnn_le6")
-_WINDOW = 60e-6  # S, the 20-80 uS programmed window
+PROGRAMMED = "rram_20_80"  # the programmed-weight preset (analog.presets)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +105,9 @@ def build_model(name: str, cfg: Config, spec: CrossbarSpec = CrossbarSpec()) -> 
 
 def chip_spec(cfg: Config) -> CrossbarSpec:
     """The RRAM macro the analogue study programs: 20-80 uS, noise, converters."""
-    device = RRAM.analog_20_80(prog_sigma=cfg.prog_noise * _WINDOW, read_sigma_rel=cfg.read_noise)
-    return CrossbarSpec(device=device, dac=DAC(cfg.dac_bits), adc=ADC(cfg.adc_bits))
+    base = presets.spec(PROGRAMMED, role="programmed")
+    return base.with_device(prog_sigma=cfg.prog_noise * base.device.window, read_sigma_rel=cfg.read_noise).replace(
+        dac=DAC(cfg.dac_bits), adc=ADC(cfg.adc_bits))
 
 
 def samples(split: nbody.NBodySplit) -> dynamics.Samples:
