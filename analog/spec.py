@@ -89,9 +89,11 @@ def check_range(
 
 
 def check_choice(obj: Any, field: str, choices: tuple) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``obj.field`` is one of ``choices``."""
+    """Raise ``ValueError`` naming ``field`` unless ``obj.field`` is one of ``choices``
+    (for a tuple or list field: unless every element is)."""
     value = getattr(obj, field)
-    if value not in choices:
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    if any(v not in choices for v in values):
         _fail(type(obj).__name__, field, value, f"one of {choices}")
 
 

@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["SqueezeNet11", "MobileNetV3Small", "MobileNetV3SmallRNC", "ResNet18", "make_divisible"]
+__all__ = ["SqueezeNet11", "MobileNetV3Small", "MobileNetV3SmallRNC", "ResNet18", "make_divisible", "RNC_NETWORKS"]
 
 
 def _pad(k: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -302,3 +302,9 @@ class ResNet18(nn.Module):
                 stride = 2 if stage > 0 and block == 0 else 1
                 x = BasicBlock(features, stride, name=f"layer{stage + 1}_{block}")(x, train)
         return nn.Dense(self.num_classes, name="fc")(_global_pool(x))
+
+
+# The RRAM-NAS reference's own model definitions (80 / 249 / 698 pieces at 64 x 64), by name;
+# the torchvision layouts (MobileNetV3Small, ResNet18()) compile the same way.
+RNC_NETWORKS = {"squeezenet": SqueezeNet11, "mobilenetv3_small": MobileNetV3SmallRNC,
+                "resnet18": functools.partial(ResNet18, cifar_stem=True)}

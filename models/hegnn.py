@@ -50,11 +50,13 @@ import jraph
 import numpy as np
 
 from analog.crossbar import CrossbarSpec
+from models.graph import centroid, graph_index, graph_radius, incoming_mean, sum_pool
 from models.layers import AnalogDense
 from models.mlp import AnalogMLP
 
-__all__ = ["HEGNN", "EGNN", "EquivariantClassifier", "steerable_irreps", "graph_index",
-           "centroid", "safe_harmonics", "sum_pool"]
+__all__ = ["HEGNN", "EGNN", "by_name", "PAPER_MODELS", "EquivariantClassifier", "steerable_irreps", "safe_harmonics"]
+
+PAPER_MODELS = ("egnn", "hegnn_le1", "hegnn_le2", "hegnn_le3", "hegnn_le6")  # the N-body / MD17 table
 
 _SMALL_INIT = nn.initializers.variance_scaling(1e-6, "fan_avg", "uniform")  # xavier, gain 1e-3
 
@@ -62,32 +64,6 @@ _SMALL_INIT = nn.initializers.variance_scaling(1e-6, "fan_avg", "uniform")  # xa
 def steerable_irreps(degrees: Sequence[int]) -> e3nn.Irreps:
     """``1x0e + 1x1o + ...``: one channel per degree, natural parity (-1)^l."""
     return e3nn.Irreps([(1, (l, (-1) ** l)) for l in degrees])
-
-
-def graph_index(graph: jraph.GraphsTuple) -> jax.Array:
-    """(N,) int: which graph each node belongs to (works on padded batches under jit)."""
-    n_nodes = graph.nodes["x"].shape[0]
-    return jnp.repeat(jnp.arange(graph.n_node.shape[0]), graph.n_node, total_repeat_length=n_nodes)
-
-
-def centroid(x: jax.Array, graph: jraph.GraphsTuple) -> jax.Array:
-    """(N, 3): the mean position of each node's graph, broadcast to its nodes."""
-    index = graph_index(graph)
-    n_graphs = graph.n_node.shape[0]
-    means = jraph.segment_sum(x, index, n_graphs) / jnp.maximum(graph.n_node, 1)[:, None]
-    return means[index]
-
-
-def _graph_radius(from_centre: jax.Array, graph: jraph.GraphsTuple) -> jax.Array:
-    """(N, 1): the RMS distance of each node's graph from its centroid."""
-    index = graph_index(graph)
-    sq = jraph.segment_sum(jnp.sum(from_centre**2, -1), index, graph.n_node.shape[0])
-    return jnp.sqrt(sq / jnp.maximum(graph.n_node, 1))[index][:, None]
-
-
-def sum_pool(values: jax.Array, graph: jraph.GraphsTuple) -> jax.Array:
-    """(G, ...): node values summed over each graph."""
-    return jraph.segment_sum(values, graph_index(graph), graph.n_node.shape[0])
 
 
 def safe_harmonics(irreps: e3nn.Irreps, vectors: jax.Array, zero_below: jax.Array) -> jax.Array:
@@ -107,19 +83,6 @@ def _degree_matrix(degrees: Sequence[int]) -> np.ndarray:
     """(dim, n_degrees) 0/1: which degree each steerable component belongs to."""
     sizes = [2 * l + 1 for l in degrees]
     return np.repeat(np.eye(len(degrees), dtype=np.float32), sizes, axis=0)
-
-
-def _mean_over_incoming(receivers: jax.Array, n_nodes: int):
-    """f(edge_values (E, ...)) -> (N, ...): the mean over each node's incoming edges
-    (zero for a node without any); the in-degrees are counted once."""
-    counts = jraph.segment_sum(jnp.ones(receivers.shape[0]), receivers, n_nodes)
-    inverse_degree = 1.0 / jnp.maximum(counts, 1.0)
-
-    def mean(edge_values):
-        total = jraph.segment_sum(edge_values, receivers, n_nodes)
-        return total * inverse_degree.reshape((-1,) + (1,) * (total.ndim - 1))
-
-    return mean
 
 
 class _Layer(nn.Module):
@@ -206,7 +169,7 @@ class HEGNN(nn.Module):
         x, vel = graph.nodes["x"], graph.nodes.get("vel")
         senders, receivers, edges = graph.senders, graph.receivers, graph.edges
         n_nodes = x.shape[0]
-        mean = _mean_over_incoming(receivers, n_nodes)
+        mean = incoming_mean(receivers, n_nodes)
         h = AnalogDense(self.hidden, spec=self.spec, name="embed")(graph.nodes["h"])
         v = self._initial_steerable(h, x, graph, mean, degree_mask) if degrees else None
         for i in range(self.n_layers):
@@ -225,7 +188,7 @@ class HEGNN(nn.Module):
         r = x[receivers] - x[senders]
         length = jnp.linalg.norm(r, axis=-1, keepdims=True)
         from_centre = x - centroid(x, graph)
-        tiny = 1e-5 * _graph_radius(from_centre, graph)  # (N, 1): shorter is float noise around zero
+        tiny = 1e-5 * graph_radius(from_centre, graph)  # (N, 1): shorter is float noise around zero
         inputs = [length, h[receivers], h[senders]] + ([graph.edges] if graph.edges is not None else [])
         gate = AnalogMLP((self.hidden,), len(degrees), spec=self.spec, activation=nn.silu,
                          name="init_gate")(jnp.concatenate(inputs, axis=-1))
@@ -243,6 +206,18 @@ def EGNN(hidden: int = 64, n_layers: int = 4, clamp: float | None = 100.0,
     velocity term, Δx clamped to ±``clamp``."""
     return HEGNN(hidden=hidden, n_layers=n_layers, degrees=(), centroid_term=False, clamp=clamp,
                  spec=spec, name=name)
+
+
+def by_name(name: str, hidden: int = 64, n_layers: int = 4, spec: CrossbarSpec = CrossbarSpec()) -> HEGNN:
+    """The paper's models by name: ``"egnn"`` or ``"hegnn_le<L>"`` (degrees 0..L, no
+    centroid term, as in the N-body and MD17 runs)."""
+    if name == "egnn":
+        return EGNN(hidden=hidden, n_layers=n_layers, spec=spec)
+    top = name.removeprefix("hegnn_le")
+    if top == name or not top.isdigit():
+        raise ValueError(f"model {name!r} is invalid: allowed 'egnn' or 'hegnn_le<L>' (e.g. 'hegnn_le3')")
+    return HEGNN(hidden=hidden, n_layers=n_layers, degrees=tuple(range(int(top) + 1)), centroid_term=False,
+                 spec=spec)
 
 
 class EquivariantClassifier(nn.Module):

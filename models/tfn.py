@@ -31,19 +31,14 @@ import jax
 import jax.numpy as jnp
 import jraph
 
+from models.graph import incoming_mean
+
 __all__ = ["TFNLayer", "TFN", "node_irreps"]
 
 
 def node_irreps(hidden: int, max_degree: int) -> e3nn.Irreps:
     """``hidden x 0e + hidden x 1o + ...``: ``hidden`` channels per degree, parity (-1)^l."""
     return e3nn.Irreps([(hidden, (l, (-1) ** l)) for l in range(max_degree + 1)])
-
-
-def _mean_over_incoming(values: jax.Array, receivers: jax.Array, n_nodes: int) -> jax.Array:
-    """(E, ...) -> (N, ...): the mean over each node's incoming edges (0 without any)."""
-    total = jraph.segment_sum(values, receivers, n_nodes)
-    counts = jraph.segment_sum(jnp.ones(receivers.shape[0], values.dtype), receivers, n_nodes)
-    return total / jnp.maximum(counts, 1.0)[:, None]
 
 
 class TFNLayer(nn.Module):
@@ -77,7 +72,7 @@ class TFNLayer(nn.Module):
         radial = nn.Dense(messages.irreps.num_irreps, name="radial_1")(hidden_radial)
         messages = messages * radial  # one learnt weight per path and channel
         aggregated = e3nn.IrrepsArray(messages.irreps,
-                                      _mean_over_incoming(messages.array, receivers, features.shape[0]))
+                                      incoming_mean(receivers, features.shape[0])(messages.array))
         # scalars + one gate per non-scalar channel (the gates sit right of the scalars)
         gated = e3nn.Irreps(f"{self.hidden * (1 + self.max_degree)}x0e") + irreps.filter(drop="0e")
         update = e3nn.gate(e3nn.flax.Linear(gated, force_irreps_out=True)(aggregated))

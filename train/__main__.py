@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from train import bench, experiments
+from analog import presets
+from train import bench, experiments, study
 from train.config import ConfigError, apply_overrides
+from train.data import DataError
 
 
 def _config_help(module) -> str:
@@ -51,8 +53,8 @@ def run_experiment(name: str, args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     metrics = module.run(config, out, seed=args.seed)
     print(f"{name}: results in {out}")
-    for key in sorted(metrics)[:40]:
-        print(f"  {key} = {metrics[key]:.6g}")
+    for row in study.read_headlines(out):
+        print(f"  [{study.verdict(row['reproduced']):>3}] {row['claim']}: {row['metric']} = {row['value']:.4g}")
     return 0
 
 
@@ -64,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:<20} {experiments.get(name).DESCRIPTION}")
             for name, (_, line) in sorted(bench.BENCHMARKS.items()):
                 print(f"bench {name:<14} {line}")
+            for name in presets.PRESETS:
+                preset = presets.get(name)
+                print(f"preset {name:<13} [{', '.join(preset.roles)}] {preset.description}")
             return 0
         if args.command == "bench":
             run, _ = bench.BENCHMARKS[args.name]
             run(args.out, quick=args.quick)
             return 0
         return run_experiment(args.command, args)
-    except (ConfigError, FileNotFoundError) as err:
+    except (ConfigError, DataError, FileNotFoundError) as err:
         print(f"python -m train {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -24,7 +24,7 @@ from analog import crossbar
 from analog.converters import ADC
 from analog.crossbar import CrossbarSpec
 from analog.device import RRAM
-from train import dynamics
+from models import graph
 
 
 def median_time(fn: Callable, *args, repeats: int = 30, warmup: int = 3) -> float:
@@ -94,20 +94,27 @@ def print_table(rows: list[dict]) -> None:
 
 
 def montecarlo_benchmark(n_chips: int = 1000, n_loop: int = 50, n_memory: int = 10_000) -> dict:
-    """analog-mlp on digits: chips/s of the vmapped, chunked Monte Carlo against a
-    Python loop of jitted single-chip calls, and the peak RSS of an ``n_memory``-chip run."""
+    """A 64-128-10 MLP on digits (the analog-mlp study's chip): chips/s of the vmapped,
+    chunked Monte Carlo against a Python loop of jitted single-chip calls, and the peak
+    RSS of an ``n_memory``-chip run. The ``rram_20_80`` preset at 5 % programming noise."""
     import resource
 
+    from analog import presets
     from models.mlp import AnalogMLP
-    from train import data, montecarlo
-    from train.experiments import analog_mlp
+    from train import data, montecarlo, study
+    from train.loop import accuracy
 
-    cfg = analog_mlp.Config()
     ds = data.load("digits")
     x, y = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
-    model = AnalogMLP((128,), 10, spec=analog_mlp.programmed_spec(cfg).ideal())
+    base = presets.spec("rram_20_80", role="programmed")
+    model = AnalogMLP((128,), 10, spec=base.ideal())
     params = model.init(jax.random.PRNGKey(0), x[:1])["params"]
-    metric = analog_mlp.chip_accuracy(128, 10, lambda s: analog_mlp.programmed_spec(cfg, s), x, y)
+
+    def metric(key, params, prog_noise):
+        spec = base.with_device(prog_sigma=prog_noise * base.device.window)
+        logits = AnalogMLP((128,), 10, spec=spec).apply({"params": params}, x, rngs=study.chip_rngs(key))
+        return accuracy(logits, y)
+
     sigma = jnp.float32(0.05)
     keys = montecarlo.chip_keys(0, n_chips)
     run = lambda k: montecarlo.evaluate(metric, k, params, sigma, chunk_size=250, progress=False)
@@ -149,7 +156,7 @@ def run_analog(out_dir: Path, quick: bool = False) -> dict:
           f"program it), programmed at every step {loop['programmed_every_step_ms']:.2f} ms: "
           f"{loop['ratio_every_step_vs_once']:.1f}x")
     mc = montecarlo_benchmark(n_chips=500 if quick else 1000, n_memory=2000 if quick else 10_000)
-    print("Monte Carlo, analog-mlp on digits (8-bit DAC/ADC, 5 % programming noise):")
+    print("Monte Carlo, a 64-128-10 MLP on digits (rram_20_80: 8-bit DAC/ADC, 5 % programming noise):")
     for name, value in mc.items():
         print(f"  {name:<34} {value:10.2f}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -174,12 +181,12 @@ def compile_benchmark(cases=(("mobilenetv3_small", 168), ("squeezenet", 100)), r
     against the reference strategy (bottleneck LP, random first fit) in the same run,
     and the share of it spent in the pipeline-latency evaluation."""
     from analog.compiler import compile, pipeline_latency
+    from models.cnn import RNC_NETWORKS
     from models.trace import trace
-    from train.experiments.edge_compile import MODELS
 
     rows = []
     for name, budget in cases:
-        network = trace(MODELS[name](num_classes=10), (64, 64, 3), name=name)
+        network = trace(RNC_NETWORKS[name](num_classes=10), (64, 64, 3), name=name)
         greedy = wall_time(compile, network, budget, repeats=repeats)
         reference = wall_time(compile, network, budget, strategy="reference", seed=123, repeats=repeats)
         mapping = compile(network, budget)
@@ -204,10 +211,10 @@ def run_compile(out_dir: Path, quick: bool = False) -> dict:
 def _nbody_batch(key: jax.Array, n_bodies: int, n_graphs: int) -> jraph.GraphsTuple:
     """``n_graphs`` fully connected ``n_bodies``-body graphs with HEGNN's N-body inputs
     (h (N, 2), x, vel (N, 3), edges [|r|, |r|]); random values: only shapes matter here."""
-    topology = dynamics.complete_graph(n_bodies)
+    topology = graph.complete_graph(n_bodies)
     x, v, h = (jax.random.normal(k, (n_graphs, n_bodies, d)) for k, d in zip(jax.random.split(key, 3), (3, 3, 2)))
-    return dynamics.batch_graph(x, v, h, jnp.asarray(topology.senders), jnp.asarray(topology.receivers),
-                                dynamics.distance_edges)
+    return graph.batch_graph(x, v, h, jnp.asarray(topology.senders), jnp.asarray(topology.receivers),
+                                graph.distance_edges)
 
 
 def hegnn_benchmark(sizes=((5, 100), (100, 4)), degrees=(1, 2, 3, 6), repeats: int = 10,
@@ -295,7 +302,8 @@ def run_hegnn(out_dir: Path, quick: bool = False) -> dict:
 
 
 BENCHMARKS = {
-    "analog": (run_analog, "noisy MVM vs plain matmul; Monte Carlo chips/s vs a Python loop; 10k-chip memory"),
+    "analog": (run_analog, "noisy MVM vs plain matmul; a 100-step loop on a chip programmed once vs every step; "
+                           "Monte Carlo chips/s vs a Python loop; 10k-chip memory"),
     "compile": (run_compile, "edge compiler: seconds to compile MobileNetV3-small / SqueezeNet at one budget"),
     "hegnn": (run_hegnn, "HEGNN<=L (L = 1, 2, 3, 6) and a CG TFN vs EGNN: forward / Adam-step ms, 5 and 100 bodies"),
 }

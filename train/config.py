@@ -1,10 +1,13 @@
 """Typed experiment configs and ``--set key=value`` overrides.
 
-An experiment's config is a frozen dataclass whose fields have plain types
-(bool, int, float, str, tuples of them, or Optional of these) and that may
-define ``validate(self)`` raising ``ValueError``. ``apply_overrides`` turns
-command-line strings into those types and raises ``ConfigError`` with a message
-naming the key and the allowed values; the CLI turns that into exit status 2.
+An experiment's config is a ``@config`` class: a frozen dataclass whose fields
+have plain types (bool, int, float, str, tuples of them, or Optional of these)
+and that validates itself on construction with ``validate(self)``, raising
+``ValueError`` in the house format of ``analog.spec`` ("Config.field = value is
+invalid: allowed ..."; ``check_range`` / ``check_choice`` / ``check_positive`` /
+``check_above_zero``). ``apply_overrides`` turns command-line strings into those
+types and raises ``ConfigError`` with a message naming the key and the allowed
+values; the CLI turns that into exit status 2.
 """
 
 from __future__ import annotations
@@ -14,24 +17,37 @@ import types
 import typing
 from typing import Any
 
+from analog.spec import check_choice, check_range  # noqa: F401  (re-exported for configs)
+
 
 class ConfigError(ValueError):
     """A user mistake in a config override: the CLI prints it and exits with status 2."""
 
 
+def config(cls):
+    """Make ``cls`` an experiment config: a frozen dataclass that runs ``validate(self)``
+    (if defined) on construction and on every ``dataclasses.replace``."""
+    validate = getattr(cls, "validate", None)
+
+    def __post_init__(self):
+        if validate is not None:
+            validate(self)
+
+    cls.__post_init__ = __post_init__
+    return dataclasses.dataclass(frozen=True)(cls)
+
+
 def check_positive(config: Any, names: typing.Iterable[str]) -> None:
-    """Raise ``ValueError`` naming the first field in ``names`` that is below 1."""
+    """Raise ``ValueError`` naming the first field in ``names`` that is not an integer >= 1."""
     for name in names:
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} = {getattr(config, name)!r}: must be >= 1")
+        check_range(config, name, 1, integer=True)
 
 
 def check_above_zero(config: Any, names: typing.Iterable[str]) -> None:
-    """Raise ``ValueError`` naming the first field in ``names`` that is not a number > 0
-    (rates, step sizes, tolerances; NaN fails too)."""
+    """Raise ``ValueError`` naming the first field in ``names`` that is not a finite
+    number > 0 (rates, step sizes, tolerances; NaN fails too)."""
     for name in names:
-        if not getattr(config, name) > 0:
-            raise ValueError(f"{name} = {getattr(config, name)!r}: must be > 0")
+        check_range(config, name, 0.0, lo_open=True)
 
 
 _TRUE = {"1", "true", "yes", "on"}

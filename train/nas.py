@@ -23,7 +23,6 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.problem import ElementwiseProblem
 from pymoo.indicators.hv import HV
@@ -36,7 +35,8 @@ from pymoo.optimize import minimize
 from analog.compiler import CompilerSpec, compile
 from models import ofa
 from models.trace import trace
-from train.data import epoch_batches
+from train import report
+from train.fit import fit, make_optimizer, steps_per_epoch
 from train.loop import cross_entropy
 
 __all__ = ["train_supernet", "AccuracyOracle", "LatencyOracle", "Evaluation", "nsga2",
@@ -51,48 +51,37 @@ MOBILENETV3_SMALL = ofa.Arch(kernels=(3, 3, 3, 3, 5, 5, 5, 3, 5, 5, 3, 3, 5, 5, 
 
 def train_supernet(model: ofa.Supernet, x: np.ndarray, y: np.ndarray, *, epochs: int,
                    batch_size: int, learning_rate: float, seed: int, random_subnets: int = 1,
-                   on_epoch_end: Callable[[int, float], None] | None = None) -> dict:
-    """Train the supernet with the sandwich rule; returns its variables.
+                   on_epoch_end: Callable[[int, float], None] | None = None, progress: bool = True) -> dict:
+    """Train the supernet with the sandwich rule (on ``train.fit``); returns its variables.
 
     Every step sums the losses of the largest, the smallest and ``random_subnets``
     uniformly drawn sub-networks on the same batch (one ``lax.scan`` over them,
-    one over the batches of an epoch). Adam with a cosine decay.
-    x: (n, H, W, C) float32, y: (n,) int labels.
+    one over the batches of an epoch), batch statistics updated by each in turn.
+    Adam with a cosine decay. x: (n, H, W, C) float32, y: (n,) int labels.
+    ``on_epoch_end(epoch, train loss)`` after each epoch (epochs counted from 1).
     """
     root = jax.random.PRNGKey(seed)
     variables = jax.jit(lambda: model.init(root, jnp.zeros((1, *x.shape[1:])), ofa.largest()))()
-    steps = epochs * (len(x) // batch_size)
-    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, max(1, steps)))
+    optimizer = make_optimizer("adam", learning_rate, schedule="cosine",
+                               total_steps=epochs * steps_per_epoch(len(x), batch_size))
     fixed = jnp.stack([jnp.asarray(ofa.largest()), jnp.asarray(ofa.smallest())])
 
-    def loss_fn(params, stats, xb, yb, genes):
-        def one(stats, g):
-            logits, updated = model.apply({"params": params, "batch_stats": stats}, xb, g, train=True,
-                                          mutable=["batch_stats"])
-            return updated["batch_stats"], cross_entropy(logits, yb)
-        stats, losses = jax.lax.scan(one, stats, genes)
-        return losses.sum(), stats
-
-    def step(state, batch):
-        params, stats, opt, key = state
+    def loss_fn(variables, batch, rngs, context):
         xb, yb = batch
-        key, sub = jax.random.split(key)
-        genes = jnp.concatenate([fixed, jax.random.randint(sub, (random_subnets, ofa.N_GENES), 0, 3)])
-        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, stats, xb, yb, genes)
-        updates, opt = optimizer.update(grads, opt, params)
-        return (optax.apply_updates(params, updates), stats, opt, key), loss
+        genes = jnp.concatenate([fixed, jax.random.randint(rngs["step"], (random_subnets, ofa.N_GENES), 0, 3)])
 
-    @jax.jit
-    def epoch(state, key):
-        xb, yb = epoch_batches(key, x, y, batch_size)
-        return jax.lax.scan(step, state, (xb, yb))
+        def one(stats, g):
+            logits, updated = model.apply({"params": variables["params"], "batch_stats": stats}, xb, g,
+                                          train=True, mutable=["batch_stats"])
+            return updated["batch_stats"], cross_entropy(logits, yb)
 
-    state = (variables["params"], variables["batch_stats"], optimizer.init(variables["params"]), root)
-    for e in range(epochs):
-        state, losses = epoch(state, jax.random.fold_in(root, e))
-        if on_epoch_end is not None:
-            on_epoch_end(e, float(losses.mean()))
-    return {"params": state[0], "batch_stats": state[1]}
+        stats, losses = jax.lax.scan(one, variables["batch_stats"], genes)
+        return losses.sum(), {"batch_stats": stats}
+
+    callbacks = () if on_epoch_end is None else (lambda e, state, m: on_epoch_end(e, m["loss"]),)
+    result = fit(loss_fn, variables, optimizer, epochs=epochs, data=(x, y), batch_size=batch_size, seed=seed,
+                 callbacks=callbacks, restore_best=False, desc="supernet", progress=progress)
+    return result.variables
 
 
 class AccuracyOracle:
@@ -228,10 +217,7 @@ def random_search(evaluate: Evaluation, n: int, seed: int, known: np.ndarray | N
 
 def pareto(points: np.ndarray) -> np.ndarray:
     """Rows of (accuracy, speed-up) no other row beats in both (sorted by speed-up)."""
-    points = np.unique(np.asarray(points, dtype=np.float64).reshape(-1, 2), axis=0)
-    keep = [not np.any(np.all(points >= p, axis=1) & np.any(points > p, axis=1)) for p in points]
-    front = points[np.array(keep, dtype=bool)] if len(points) else points
-    return front[np.argsort(front[:, 1])]
+    return report.pareto_front(points, sort_by=1)
 
 
 def hypervolume(points: np.ndarray) -> float:

@@ -24,7 +24,7 @@ def test_set_overrides_are_typed():
 @pytest.mark.parametrize("override, words", [
     ("epochz=3", ["epochz", "allowed keys", "epochs"]),
     ("epochs=three", ["epochs", "int"]),
-    ("epochs=0", ["epochs", ">= 1"]),
+    ("epochs=0", ["epochs", "[1, inf]"]),
     ("dataset=cifar", ["dataset", "digits"]),
     ("noise", ["key=value"]),
 ])
@@ -49,3 +49,14 @@ def test_list_names_every_experiment(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "analog-mlp" in out and "bench analog" in out
+
+
+def test_a_data_error_exits_2_with_one_line_naming_the_flag(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "train", "analog-mlp", "--quick", "--out", str(tmp_path / "o"),
+                           "--set", "dataset=mnist_idx"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "data_dir" in proc.stderr and "--set data_dir=PATH" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "train", "analog-mlp", "--quick", "--out", str(tmp_path / "p"),
+                           "--set", "dataset=mnist_idx", "--set", f"data_dir={tmp_path}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "mnist_idx" in proc.stderr

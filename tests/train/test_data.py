@@ -327,3 +327,60 @@ def test_cifar10_missing_or_malformed_files(tmp_path):
         pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, f)
     with pytest.raises(ValueError, match="3072"):
         data.load("cifar10", data_dir=tmp_path / "c")
+
+
+# ---------------------------------------------------------------------- validation split, cache, geometry
+def test_validation_split_is_stratified_disjoint_and_deterministic():
+    from train import data
+
+    ds = data.load("digits", seed=0)
+    split = data.load("digits", seed=0, valid_fraction=0.25)
+    assert len(split.x_valid) + len(split.x_train) == len(ds.x_train) and len(split.x_test) == len(ds.x_test)
+    np.testing.assert_array_equal(split.x_test, ds.x_test)  # the test split is untouched
+    assert abs(len(split.x_valid) / len(ds.x_train) - 0.25) < 0.01
+    counts = np.bincount(split.y_valid, minlength=10) / len(split.y_valid)
+    np.testing.assert_allclose(counts, np.bincount(ds.y_train, minlength=10) / len(ds.y_train), atol=0.01)
+    rows = {r.tobytes() for r in split.x_train}
+    assert not any(r.tobytes() in rows for r in split.x_valid)
+    again = data.load("digits", seed=0, valid_fraction=0.25)
+    np.testing.assert_array_equal(again.x_valid, split.x_valid)
+    with pytest.raises(ValueError, match="valid_fraction"):
+        data.load("digits", valid_fraction=1.0)
+
+
+def test_cache_reads_back_what_it_wrote_and_never_a_stale_file(tmp_path):
+    from train.data.cache import cache_path, cached
+
+    calls = []
+
+    def make():
+        calls.append(1)
+        return {"a": np.arange(5.0), "b": np.ones((2, 3), np.float32)}
+
+    args = {"seed": 1, "version": 1}
+    first = cached(tmp_path, "demo", args, make)
+    second = cached(tmp_path, "demo", args, make)
+    assert len(calls) == 1 and set(second) == {"a", "b"}
+    np.testing.assert_array_equal(first["b"], second["b"])
+    cached(tmp_path, "demo", {"seed": 1, "version": 2}, make)  # a new version: generated again
+    assert len(calls) == 2
+    path = cache_path(tmp_path, "demo", args)
+    np.savez(path, args="{}", a=np.zeros(1))  # a file written for other arguments is not read
+    assert cached(tmp_path, "demo", args, make)["a"].shape == (5,) and len(calls) == 3
+    assert cached(None, "demo", args, make) and len(calls) == 4
+
+
+def test_random_rotations_are_uniform_proper_rotations():
+    import jax
+
+    from train.data import geometry
+
+    rotations = np.asarray(geometry.random_rotations(jax.random.split(jax.random.PRNGKey(0), 4000)), np.float64)
+    np.testing.assert_allclose(np.einsum("nij,nkj->nik", rotations, rotations), np.broadcast_to(np.eye(3), rotations.shape),
+                               atol=1e-5)
+    np.testing.assert_allclose(np.linalg.det(rotations), 1.0, atol=1e-5)
+    # Haar measure: E[R] = 0 and E[R_ij^2] = 1/3, within 5-sigma bands over 4000 draws
+    assert np.abs(rotations.mean(0)).max() < 5 * np.sqrt(1 / 3 / 4000)
+    np.testing.assert_allclose((rotations**2).mean(0), 1 / 3, atol=5 * 0.3 / np.sqrt(4000))
+    reflection, shift = geometry.random_motion(jax.random.PRNGKey(1))
+    assert np.linalg.det(np.asarray(reflection)) == pytest.approx(-1.0, abs=1e-5) and shift.shape == (3,)

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from tests.train.contract import assert_contract
 from train.experiments import edge_compile
 
 
@@ -26,10 +27,13 @@ def test_quick_preset_meets_the_reference_figures(tmp_path):
     assert "| 60 | greedy |" in (tmp_path / "results.md").read_text()
     for png in ("utilisation.png", "speedup.png", "mapping_squeezenet_nodup.png"):
         assert (tmp_path / png).stat().st_size > 10_000
+    rows = {row["metric"]: row for row in saved["headlines"]}
+    assert rows["squeezenet/speedup_vs_isaac/max"]["reproduced"] is True
+    assert_contract("compile", tmp_path, metrics)
 
 
 def test_config_names_the_allowed_networks():
     with pytest.raises(ValueError, match="mobilenetv3_small"):
         edge_compile.Config(networks=("vgg16",))
-    with pytest.raises(ValueError, match="budgets"):
+    with pytest.raises(ValueError, match="budget"):
         edge_compile.Config(squeezenet_budgets=())

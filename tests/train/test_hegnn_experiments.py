@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tests.train.contract import assert_contract
 from train.experiments import hegnn_nbody, hegnn_toy
 
 
@@ -40,10 +41,11 @@ def test_toy_quick_on_two_structures_matches_the_theorem(tmp_path):
         assert m[f"acc/egnn/{s}"] <= 0.6
         assert max(m[f"acc/hegnn_l{l}/{s}"] for l in range(1, 5)) >= 0.95
     assert m["acc/hegnn_l3/tetrahedron"] >= 0.95 and m["acc/hegnn_l2/tetrahedron"] <= 0.6
-    assert m["theory_agreement"] == 1.0
+    assert m["theory/agreement"] == 1.0
     # jitter of half the radius breaks the tetrahedron's symmetry: even EGNN's degree 1 tells it apart
     assert m["perturbed/egnn/eps0.5"] >= 0.95 and m["acc/egnn/tetrahedron"] <= 0.6
     assert (tmp_path / "accuracy.png").exists() and (tmp_path / "perturbation.png").exists()
+    assert_contract("hegnn-toy", tmp_path, m)
 
 
 @pytest.mark.slow
@@ -59,4 +61,6 @@ def test_nbody_reduced_quick_learns_and_chips_stay_equivariant(tmp_path):
     # device noise enters invariant channels only: as equivariant as float32 allows
     assert m["equivariance/float/max"] < 1e-4 and m["equivariance/device_noise/max"] < 1e-4
     assert np.isfinite(m["chip/mse/median"]) and m["chip/mse/median"] > 0
-    assert (tmp_path / "chips.png").exists() and "hegnn_le1" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "chips_mse.png").exists() and (tmp_path / "chips_equivariance.png").exists()
+    assert "hegnn_le1" in (tmp_path / "results.md").read_text()
+    assert_contract("hegnn-nbody", tmp_path, m)

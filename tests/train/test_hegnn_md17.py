@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.train.contract import assert_contract
 from train.data import md17
 from train.experiments import hegnn_md17
 
@@ -42,13 +43,13 @@ def test_small_run_writes_outputs_and_beats_copying_the_input(tmp_path):
     metrics = hegnn_md17.run(cfg, tmp_path, seed=0)
 
     keys = [f"{kind}/{model}/ethanol" for kind in ("mse", "valid_mse", "best_epoch") for model in cfg.models]
-    keys += ["improvement/ethanol", "baseline_mse/ethanol"]
+    keys += ["improvement/ethanol", "mse/copy_input/ethanol"]
     for key in keys:
         assert key in metrics and math.isfinite(metrics[key]), key
     # the baseline, computed here from the same test split: predict the target = the input positions
     test = md17.load_md17("ethanol", seed=0, n_train=cfg.n_train, n_valid=cfg.n_valid, n_test=cfg.n_test).test
     copy_mse = float(np.mean((test.target.astype(np.float64) - test.x) ** 2))
-    assert metrics["baseline_mse/ethanol"] == pytest.approx(copy_mse, rel=1e-6)
+    assert metrics["mse/copy_input/ethanol"] == pytest.approx(copy_mse, rel=1e-6)
     assert metrics["mse/hegnn_le3/ethanol"] < 0.8 * copy_mse
     assert metrics["improvement/ethanol"] == pytest.approx(
         1 - metrics["mse/hegnn_le3/ethanol"] / metrics["mse/egnn/ethanol"])
@@ -58,3 +59,4 @@ def test_small_run_writes_outputs_and_beats_copying_the_input(tmp_path):
     assert saved["config"]["molecules"] == ["ethanol"]
     results = (tmp_path / "results.md").read_text()
     assert "Test MSE x 1e-2" in results and "simulated" in results and "not available offline" in results
+    assert_contract("hegnn-md17", tmp_path, metrics)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train.data import md17, molecules
+from train.data import forcefield, md17, molecules
 
 MOL = "aspirin"          # the largest molecule: every force-field term is present
 N_FRAMES = 2000          # one compiled integrator shared by every dynamics test
@@ -155,7 +155,7 @@ def test_bad_arguments_raise_value_error(npz_dir):
 
 # ---------------------------------------------------------------- force field
 
-_value_and_grad = jax.jit(jax.value_and_grad(md17.potential_energy, argnums=1))
+_value_and_grad = jax.jit(jax.value_and_grad(forcefield.potential_energy, argnums=1))
 
 
 @pytest.fixture(scope="module")
@@ -226,10 +226,10 @@ def test_topology_of_every_molecule():
 @pytest.fixture(scope="module")
 def runs(ff):
     x0 = jnp.asarray(md17.equilibrium(MOL)[0])
-    v0 = md17.maxwell_boltzmann(jax.random.PRNGKey(0), ff.masses, x0, 500.0)
+    v0 = forcefield.maxwell_boltzmann(jax.random.PRNGKey(0), ff.masses, x0, 500.0)
     key = jax.random.PRNGKey(1)
-    nve = md17.integrate(key, ff, x0, v0, N_FRAMES, 0.1, 500.0, 0.0)
-    nvt = md17.integrate(key, ff, x0, v0, N_FRAMES, 0.5, 500.0, 0.1)
+    nve = forcefield.langevin(key, ff, x0, v0, N_FRAMES, 0.1, 500.0, 0.0)
+    nvt = forcefield.langevin(key, ff, x0, v0, N_FRAMES, 0.5, 500.0, 0.1)
     return x0, v0, [tuple(map(np.asarray, r)) for r in (nve, nvt)]
 
 
@@ -238,8 +238,8 @@ def test_nve_conserves_energy_momentum_rotation(ff, runs):
     np.testing.assert_array_equal(xs[0], x0)
     np.testing.assert_array_equal(vs[0], v0)
     u = np.array([_energy_forces(ff, x)[0] for x in xs[::10]])
-    total = u + np.asarray(md17.kinetic_energy(ff.masses, vs[::10]))
-    kinetic = np.asarray(md17.kinetic_energy(ff.masses, vs)).mean()
+    total = u + np.asarray(forcefield.kinetic_energy(ff.masses, vs[::10]))
+    kinetic = np.asarray(forcefield.kinetic_energy(ff.masses, vs)).mean()
     assert np.abs(total - total[0]).max() < 2e-3 * kinetic          # 3e-4 seen at 0.1 fs
     m = np.asarray(ff.masses)[:, None]
     assert np.abs((m * vs).sum(1)).max() < 1e-5
@@ -249,7 +249,7 @@ def test_nve_conserves_energy_momentum_rotation(ff, runs):
 
 def test_langevin_holds_500_kelvin_and_a_sensible_molecule(ff, runs):
     _, _, (_, (xs, vs)) = runs
-    temps = np.asarray(md17.temperature_of(ff.masses, vs[500:]))
+    temps = np.asarray(forcefield.temperature_of(ff.masses, vs[500:]))
     assert 450 < temps.mean() < 550
     m = np.asarray(ff.masses)[:, None]
     com = (m * xs).sum(1) / m.sum()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from models import ofa
+from tests.train.contract import assert_contract
 from train import nas
 
 
@@ -62,18 +63,20 @@ def test_nas_experiment_small_run(tmp_path):
 
     cfg = dataclasses.replace(nas_experiment.Config.quick(), epochs=2, population=6, generations=3)
     metrics = nas_experiment.run(cfg, tmp_path, seed=0)
-    for prefix in ("", "random/"):
+    for prefix in ("nsga2/", "random/"):
         for key in ("pareto_size", "best_acc", "best_speedup_vs_isaac", "acc_at_best_speedup",
                     "hypervolume"):
             assert np.isfinite(metrics[prefix + key])
         assert metrics[prefix + "hypervolume"] > 0 and metrics[prefix + "pareto_size"] >= 1
-    assert metrics["supernet_acc_largest"] >= 0.7                 # digits, 10 classes: chance is 0.1
-    assert metrics["best_speedup_vs_isaac"] > 1.0                 # duplication on 80 crossbars pays
-    assert metrics["acc_at_best_speedup"] <= metrics["best_acc"]
+    assert metrics["supernet/acc_largest"] >= 0.7                 # digits, 10 classes: chance is 0.1
+    assert metrics["nsga2/best_speedup_vs_isaac"] > 1.0           # duplication on 80 crossbars pays
+    assert metrics["nsga2/acc_at_best_speedup"] <= metrics["nsga2/best_acc"]
+    assert metrics["pick/accuracy/test_acc"] >= 0.5               # chosen on validation, scored on test
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["config"]["budget"] == 80
+    assert saved["config"]["budget"] == 80 and saved["config"]["valid_fraction"] == 0.2
     assert (tmp_path / "pareto.png").stat().st_size > 10_000
     assert "speed-optimised pick" in (tmp_path / "results.md").read_text()
+    assert_contract("nas", tmp_path, metrics)
 
 
 def test_nas_config_names_the_problem():

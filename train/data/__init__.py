@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from .batching import batches, epoch_batches
+from .batching import batches, epoch_batches, shuffled_batches
 from .cifar import load_cifar10
-from .dataset import Dataset
+from .dataset import DataError, Dataset
 from .idx import load_mnist_idx, read_idx
 from .images import load_digits, load_mnist_sample
 
@@ -25,24 +25,31 @@ def load(
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
     flatten: bool = True,
+    valid_fraction: float = 0.0,
 ) -> Dataset:
     """Load a data set by name (one of `DATASETS`).
 
     "digits" and "mnist_sample" ship with installed packages and take no
     `data_dir`; "mnist_idx" and "fashion_mnist_idx" read the four standard IDX
     files from `data_dir`, "cifar10" the python-pickle release. See the
-    individual loaders for shapes and ranges.
+    individual loaders for shapes and ranges. `valid_fraction` > 0 moves that
+    fraction of the training images to a validation split (`Dataset.with_validation`).
     """
+    ds = _load(name, data_dir, seed, flatten)
+    return ds.with_validation(valid_fraction, seed) if valid_fraction else ds
+
+
+def _load(name, data_dir, seed, flatten) -> Dataset:
     if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
+        raise DataError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
     if name in ON_DISK:
         if data_dir is None:
-            raise ValueError(f"data set {name!r} is read from disk: pass data_dir (--data PATH)")
+            raise DataError(f"data set {name!r} is read from disk: pass data_dir (--set data_dir=PATH)")
         if name == "cifar10":
             return load_cifar10(data_dir, flatten=flatten)
         return load_mnist_idx(data_dir, seed=seed, flatten=flatten, name=name)
     if data_dir is not None:
-        raise ValueError(
+        raise DataError(
             f"data set {name!r} is embedded and takes no data_dir; "
             f"on-disk data sets are: {', '.join(ON_DISK)}"
         )
@@ -52,6 +59,7 @@ def load(
 
 __all__ = [
     "DATASETS",
+    "DataError",
     "Dataset",
     "batches",
     "epoch_batches",
@@ -61,4 +69,5 @@ __all__ = [
     "load_mnist_idx",
     "load_mnist_sample",
     "read_idx",
+    "shuffled_batches",
 ]

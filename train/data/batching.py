@@ -18,6 +18,18 @@ def _check(x, y, batch_size: int) -> int:
     return n
 
 
+def shuffled_batches(key: jax.Array, arrays: tuple, batch_size: int) -> tuple[jax.Array, ...]:
+    """One epoch of ``arrays`` (each (n, ...)) as stacked batches (n_batches, batch_size, ...),
+    one permutation for all of them; the n % batch_size left over are dropped.
+    Jit-friendly with ``batch_size`` static."""
+    n = arrays[0].shape[0]
+    n_batches = n // batch_size
+    if n_batches == 0:
+        raise ValueError(f"batch_size={batch_size} exceeds the {n} samples")
+    idx = jax.random.permutation(key, n)[: n_batches * batch_size]
+    return tuple(jnp.take(jnp.asarray(a), idx, axis=0).reshape(n_batches, batch_size, *a.shape[1:]) for a in arrays)
+
+
 def epoch_batches(key: jax.Array, x, y, batch_size: int) -> tuple[jax.Array, jax.Array]:
     """One epoch as stacked batches, for `lax.scan` over the leading axis.
 
@@ -27,14 +39,8 @@ def epoch_batches(key: jax.Array, x, y, batch_size: int) -> tuple[jax.Array, jax
     n % batch_size left over differ from key to key. Jit-friendly with
     `batch_size` static (e.g. `jax.jit(epoch_batches, static_argnames="batch_size")`).
     """
-    n = _check(x, y, batch_size)
-    n_batches = n // batch_size
-    if n_batches == 0:
-        raise ValueError(f"batch_size={batch_size} exceeds the {n} samples")
-    idx = jax.random.permutation(key, n)[: n_batches * batch_size]
-    xb = jnp.take(jnp.asarray(x), idx, axis=0).reshape(n_batches, batch_size, *x.shape[1:])
-    yb = jnp.take(jnp.asarray(y), idx, axis=0).reshape(n_batches, batch_size, *y.shape[1:])
-    return xb, yb
+    _check(x, y, batch_size)
+    return shuffled_batches(key, (x, y), batch_size)
 
 
 def batches(

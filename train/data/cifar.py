@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset
+from .dataset import DataError, Dataset
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
@@ -21,13 +21,13 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         raw, labels = batch[b"data"], batch[b"labels"]
     except (KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a CIFAR-10 batch (needs b'data' and b'labels')") from e
+        raise DataError(f"{path}: not a CIFAR-10 batch (needs b'data' and b'labels')") from e
     raw, labels = np.asarray(raw), np.asarray(labels, dtype=np.int32)
     if raw.dtype != np.uint8 or raw.ndim != 2 or raw.shape[1] != 3072 or len(labels) != len(raw):
-        raise ValueError(f"{path}: expected uint8 data (n, 3072) and n labels, "
+        raise DataError(f"{path}: expected uint8 data (n, 3072) and n labels, "
                          f"got {raw.dtype} {raw.shape} and {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"{path}: labels outside 0..9")
+        raise DataError(f"{path}: labels outside 0..9")
     # rows are 1024 red, 1024 green, 1024 blue values, each plane row-major 32 x 32
     return raw.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 

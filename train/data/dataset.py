@@ -8,6 +8,11 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 
+class DataError(ValueError):
+    """A problem with data a user pointed at (missing or malformed files, an unknown
+    data set or option): the CLI prints it on one line and exits with status 2."""
+
+
 @dataclass(frozen=True)
 class Dataset:
     """An image classification data set held in host memory as numpy arrays.
@@ -19,6 +24,9 @@ class Dataset:
       y_test:  int32, (n_test,).
       name:    the name `load` knows it by, e.g. "digits".
       n_classes: number of classes.
+      x_valid, y_valid: a validation split cut from the training images
+        (``with_validation``; None when there is none). Thresholds, early stopping
+        and hyper-parameters are chosen on it, never on test.
     """
 
     x_train: np.ndarray
@@ -27,13 +35,29 @@ class Dataset:
     y_test: np.ndarray
     name: str
     n_classes: int
+    x_valid: np.ndarray | None = None
+    y_valid: np.ndarray | None = None
 
     def __post_init__(self):
-        for x, y, part in ((self.x_train, self.y_train, "train"), (self.x_test, self.y_test, "test")):
+        parts = [(self.x_train, self.y_train, "train"), (self.x_test, self.y_test, "test")]
+        if (self.x_valid is None) != (self.y_valid is None):
+            raise ValueError(f"Dataset {self.name!r}: x_valid and y_valid must both be given or both be None")
+        if self.x_valid is not None:
+            parts.append((self.x_valid, self.y_valid, "valid"))
+        for x, y, part in parts:
             if x.shape[0] != y.shape[0]:
                 raise ValueError(
                     f"Dataset {self.name!r}: {part} has {x.shape[0]} inputs but {y.shape[0]} labels"
                 )
+
+    def with_validation(self, fraction: float, seed: int = 0) -> "Dataset":
+        """This data set with ``fraction`` of its training images moved to a stratified
+        validation split, deterministic by ``seed``; the test split is untouched."""
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"valid_fraction = {fraction!r} is invalid: allowed (0, 1)")
+        x_tr, x_va, y_tr, y_va = train_test_split(self.x_train, self.y_train, test_size=fraction,
+                                                  random_state=seed, stratify=self.y_train)
+        return Dataset(x_tr, y_tr, self.x_test, self.y_test, self.name, self.n_classes, x_va, y_va)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset, format_images
+from .dataset import DataError, Dataset, format_images
 
 # type byte -> big-endian numpy dtype
 IDX_DTYPES = {
@@ -48,31 +48,31 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as e:
-            raise ValueError(f"{path}: corrupt or truncated gzip stream ({e})") from e
+            raise DataError(f"{path}: corrupt or truncated gzip stream ({e})") from e
 
     if len(raw) < 4:
-        raise ValueError(f"{path}: truncated IDX file ({len(raw)} bytes, header needs 4)")
+        raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes, header needs 4)")
     if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(
+        raise DataError(
             f"{path}: bad IDX magic number {raw[:4].hex()} (must start with two zero bytes)"
         )
     type_byte, ndim = raw[2], raw[3]
     if type_byte not in IDX_DTYPES:
         allowed = ", ".join(f"0x{t:02X}" for t in IDX_DTYPES)
-        raise ValueError(f"{path}: unknown IDX type byte 0x{type_byte:02X} (allowed: {allowed})")
+        raise DataError(f"{path}: unknown IDX type byte 0x{type_byte:02X} (allowed: {allowed})")
     if ndim == 0:
-        raise ValueError(f"{path}: IDX header declares 0 dimensions")
+        raise DataError(f"{path}: IDX header declares 0 dimensions")
 
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, needs {header})")
+        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, needs {header})")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[type_byte]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     got = len(raw) - header
     if got != expected:
         kind = "truncated IDX file" if got < expected else "IDX file longer than its header says"
-        raise ValueError(
+        raise DataError(
             f"{path}: {kind}: header shape {shape} of {dtype.name} needs {expected} data bytes, "
             f"file has {got}"
         )
@@ -128,23 +128,23 @@ def load_mnist_idx(
         img_path, lbl_path = paths[f"{split}_images"], paths[f"{split}_labels"]
         images, labels = read_idx(img_path), read_idx(lbl_path)
         if images.ndim != 3 or images.dtype != np.uint8:
-            raise ValueError(
+            raise DataError(
                 f"{img_path}: expected uint8 images of shape (n, H, W), got {images.dtype} {images.shape}"
             )
         if labels.ndim != 1:
-            raise ValueError(f"{lbl_path}: expected labels of shape (n,), got {labels.shape}")
+            raise DataError(f"{lbl_path}: expected labels of shape (n,), got {labels.shape}")
         if images.shape[0] != labels.shape[0]:
-            raise ValueError(
+            raise DataError(
                 f"{img_path} holds {images.shape[0]} images but {lbl_path} holds {labels.shape[0]} labels"
             )
         if labels.size and (labels.min() < 0 or labels.max() > 9):
-            raise ValueError(
+            raise DataError(
                 f"{lbl_path}: labels must lie in 0..9, found {labels.min()}..{labels.max()}"
             )
         parts += [format_images(images, 255.0, flatten), labels.astype(np.int32)]
 
     if parts[0].shape[1:] != parts[2].shape[1:]:
-        raise ValueError(
+        raise DataError(
             f"{paths['train_images']} and {paths['test_images']} have different image shapes: "
             f"{parts[0].shape[1:]} vs {parts[2].shape[1:]}"
         )

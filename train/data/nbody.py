@@ -50,9 +50,6 @@ Lengths, times and charges are in the simulator's arbitrary units.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import os
 from dataclasses import dataclass
 
 import jax
@@ -60,12 +57,15 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from train.data.cache import cached
+from train.data.geometry import random_rotations
+
 __all__ = ["NBodyData", "NBodySplit", "make_nbody", "sample_keys", "simulate"]
 
 SPLITS = ("train", "valid", "test")
 VEL_NORM = 0.5          # speed of every particle at t = 0
 FORCE_CLIP_DT = 0.1     # max_force = FORCE_CLIP_DT / dt, as in the official System
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: test rotations from e3nn-jax (train.data.geometry)
 
 
 @dataclass(frozen=True)
@@ -288,24 +288,10 @@ def _stream(base: jax.Array, stream: int, n: int) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(n, dtype=jnp.uint32))
 
 
-def _rotation(key: jax.Array) -> jax.Array:
-    """A uniform random rotation (3, 3), det +1, from a normalised Gaussian quaternion."""
-    quaternion = jax.random.normal(key, (4,))
-    w, a, b, c = quaternion / jnp.linalg.norm(quaternion)
-    return jnp.array([
-        [1 - 2 * (b * b + c * c), 2 * (a * b - c * w), 2 * (a * c + b * w)],
-        [2 * (a * b + c * w), 1 - 2 * (a * a + c * c), 2 * (b * c - a * w)],
-        [2 * (a * c - b * w), 2 * (b * c + a * w), 1 - 2 * (a * a + b * b)],
-    ])
-
-
 def _test_rotations(seed: int, n: int) -> np.ndarray:
     """Rotation of test sample i, (n, 3, 3) float32: its own stream, apart from the splits'."""
     keys = _stream(jax.random.PRNGKey(seed), len(SPLITS), n)
-    return np.asarray(_rotations(keys), dtype=np.float32)
-
-
-_rotations = jax.jit(jax.vmap(_rotation))
+    return np.asarray(random_rotations(keys), dtype=np.float32)
 
 
 def _rotate(split: NBodySplit, rotations: np.ndarray) -> NBodySplit:
@@ -354,29 +340,16 @@ def _make_split(keys, args: dict, bar) -> NBodySplit:
     return NBodySplit(x=x, v=v, charges=q, target=target)
 
 
-def _cache_path(cache_dir: str, args: dict) -> str:
-    digest = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
-    return os.path.join(cache_dir, f"nbody_{args['n_bodies']}_{digest}.npz")
+_FIELDS = ("x", "v", "charges", "target")
 
 
-def _save(path: str, data: NBodyData, args: dict) -> None:
-    """Write the splits to `path` atomically (a temporary file, then a rename)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    arrays = {f"{s}_{f}": getattr(getattr(data, s), f) for s in SPLITS for f in ("x", "v", "charges", "target")}
-    tmp = f"{path}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, args=json.dumps(args, sort_keys=True), **arrays)
-    os.replace(tmp, path)
+def _to_arrays(data: NBodyData) -> dict[str, np.ndarray]:
+    return {f"{s}_{f}": getattr(getattr(data, s), f) for s in SPLITS for f in _FIELDS}
 
 
-def _load(path: str, args: dict) -> NBodyData | None:
-    """The cached data set at `path`, or None if absent or written for other arguments."""
-    if not os.path.isfile(path):
-        return None
-    with np.load(path) as f:
-        if str(f["args"]) != json.dumps(args, sort_keys=True):
-            return None
-        splits = {s: NBodySplit(*(f[f"{s}_{k}"] for k in ("x", "v", "charges", "target"))) for s in SPLITS}
-    return NBodyData(**splits, n_bodies=args["n_bodies"])
+def _from_arrays(arrays: dict[str, np.ndarray], n_bodies: int) -> NBodyData:
+    splits = {s: NBodySplit(*(arrays[f"{s}_{f}"] for f in _FIELDS)) for s in SPLITS}
+    return NBodyData(**splits, n_bodies=n_bodies)
 
 
 def _check_make(seed, n_bodies, sizes, frame_in, frame_out, dt, save_every, chunk) -> None:
@@ -430,14 +403,8 @@ def make_nbody(
                 frame_in=int(frame_in), frame_out=int(frame_out), dt=float(dt),
                 save_every=int(save_every), chunk=chunk, rotate_test=bool(rotate_test),
                 version=_CACHE_VERSION)
-    path = None if cache_dir is None else _cache_path(os.fspath(cache_dir), args)
-    cached = None if path is None else _load(path, args)
-    if cached is not None:
-        return cached
-    data = _generate(args, progress)
-    if path is not None:
-        _save(path, data, args)
-    return data
+    arrays = cached(cache_dir, f"nbody_{args['n_bodies']}", args, lambda: _to_arrays(_generate(args, progress)))
+    return _from_arrays(arrays, args["n_bodies"])
 
 
 def _generate(args: dict, progress: bool) -> NBodyData:

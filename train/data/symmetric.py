@@ -30,9 +30,11 @@ import math
 import re
 from dataclasses import dataclass
 
-import e3nn_jax as e3nn
 import jax
 import numpy as np
+
+from models.graph import complete_graph
+from train.data.geometry import random_rotation
 
 PHI = (1.0 + math.sqrt(5.0)) / 2.0  # the golden ratio
 
@@ -48,7 +50,7 @@ DEFAULT_AXIAL_ORDER = 16
 
 # ------------------------------------------------------------------ structures
 
-_random_rotation = jax.jit(lambda key: e3nn.rand_matrix(key, ()))
+_random_rotation = jax.jit(random_rotation)
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,12 +93,6 @@ class Structure:
     @property
     def n_edges(self) -> int:
         return int(self.senders.shape[0])
-
-
-def _complete_graph(n: int) -> tuple[np.ndarray, np.ndarray]:
-    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    off = i != j
-    return i[off].astype(np.int32), j[off].astype(np.int32)
 
 
 def k_fold_star(k: int) -> Structure:
@@ -149,7 +145,8 @@ def polyhedron(name: str) -> Structure:
     Edges: every ordered pair i != j (N(N-1) edges).
     """
     verts = _polyhedron_vertices(name)
-    senders, receivers = _complete_graph(len(verts))
+    full = complete_graph(len(verts))
+    senders, receivers = full.receivers, full.senders  # the same edges, listed by sender
     return Structure(name, verts, senders, receivers)
 
 

@@ -15,10 +15,8 @@ energy and latency per inference on an RRAM macro against GPU / CPU baselines.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -26,20 +24,19 @@ from analog import cost, presets
 from analog.converters import ADC, DAC
 from analog.crossbar import CrossbarSpec
 from models.mlp import AnalogMLP
-from train import data, montecarlo, report
-from train.config import check_positive
+from train import data, montecarlo, report, study
+from train.config import check_choice, check_positive, check_range, config
 from train.loop import accuracy, train_classifier
 
 DESCRIPTION = "MLP on digits / MNIST: accuracy vs device noise and PCM drift, digital vs hardware-aware training"
 
-PROGRAMMED = "rram_20_80"  # the programmed-weight preset (analog.presets)
-PCM = "pcm_aihwkit"
 
-
-@dataclasses.dataclass(frozen=True)
+@config
 class Config:
     dataset: str = "digits"
     data_dir: str | None = None
+    device: str = "rram_20_80"  # programmed-weight preset (analog.presets)
+    drift_device: str = "pcm_aihwkit"  # the drifting preset of the PCM study
     hidden: int = 0  # 0 = the dataset's default (digits 128, MNIST 256)
     epochs: int = 60
     batch_size: int = 64
@@ -56,17 +53,21 @@ class Config:
     ckpt_every: int = 10
 
     def validate(self):
-        if self.dataset not in data.DATASETS:
-            raise ValueError(f"dataset = {self.dataset!r}: allowed {sorted(data.DATASETS)}")
-        check_positive(self, ("epochs", "batch_size", "n_chips", "chunk_size", "dac_bits", "adc_bits",
-                              "ckpt_every"))
-        if not all(0.0 <= v <= 0.5 for v in self.noise_levels + (self.hwa_prog_noise,)):
-            raise ValueError("noise_levels and hwa_prog_noise are fractions of the window in [0, 0.5]")
-        if not all(t > 0 for t in self.times):
-            raise ValueError("times (s since programming) must be > 0")
-
-    def __post_init__(self):
-        self.validate()
+        check_choice(self, "dataset", tuple(data.DATASETS))
+        check_choice(self, "device", tuple(presets.names("programmed")))
+        check_choice(self, "drift_device", tuple(presets.names("programmed")))
+        check_positive(self, ("epochs", "batch_size", "n_chips", "chunk_size", "ckpt_every"))
+        check_range(self, "dac_bits", 2, 32, integer=True)
+        check_range(self, "adc_bits", 1, 32, integer=True)
+        check_range(self, "hidden", 0, integer=True)
+        check_range(self, "learning_rate", 0.0, lo_open=True)
+        check_range(self, "adc_fullscale", 0.0, lo_open=True)
+        check_range(self, "read_noise", 0.0, 1.0)
+        check_range(self, "noise_levels", 0.0, 0.5)
+        check_range(self, "hwa_prog_noise", 0.0, 0.5)
+        check_range(self, "times", 0.0, lo_open=True)
+        if not self.noise_levels or not self.times:
+            raise ValueError("Config.noise_levels / times is empty: allowed at least one value")
 
     @classmethod
     def quick(cls) -> "Config":
@@ -74,16 +75,16 @@ class Config:
 
 
 def programmed_spec(cfg: Config, prog_noise=0.0) -> CrossbarSpec:
-    """The 20-80 uS RRAM macro with the config's converters; ``prog_noise``: programming
-    noise std as a fraction of the conductance window."""
-    base = presets.spec(PROGRAMMED, role="programmed")
+    """The programmed-weight preset with the config's converters; ``prog_noise``:
+    programming noise std as a fraction of the conductance window."""
+    base = presets.spec(cfg.device, role="programmed")
     return base.with_device(prog_sigma=prog_noise * base.device.window, read_sigma_rel=cfg.read_noise).replace(
         dac=DAC(cfg.dac_bits), adc=ADC(cfg.adc_bits, cfg.adc_fullscale))
 
 
 def pcm_spec(cfg: Config, t, compensate: bool) -> CrossbarSpec:
-    """aihwkit's PCM model read ``t`` s after programming (the config's converters)."""
-    return presets.spec(PCM, role="programmed").replace(
+    """The drifting preset (aihwkit's PCM model) read ``t`` s after programming."""
+    return presets.spec(cfg.drift_device, role="programmed").replace(
         dac=DAC(cfg.dac_bits), adc=ADC(cfg.adc_bits, cfg.adc_fullscale), drift_compensation=compensate,
         t_inference=t)
 
@@ -93,8 +94,7 @@ def chip_accuracy(hidden: int, n_out: int, spec_fn, x, y):
 
     def metric(key, params, setting):
         model = AnalogMLP((hidden,), n_out, spec=spec_fn(setting))
-        rngs = {"program": key, "read": jax.random.fold_in(key, 1)}
-        return accuracy(model.apply({"params": params}, x, rngs=rngs), y)
+        return accuracy(model.apply({"params": params}, x, rngs=study.chip_rngs(key)), y)
 
     return metric
 
@@ -105,21 +105,12 @@ def sweep(metric, keys, params, settings, cfg, desc):
                             chunk_size=cfg.chunk_size, desc=desc)
 
 
-def energy_per_inference(params, hidden, n_in, n_out, cfg) -> dict[str, float]:
-    """Counted operations of one inference priced on the 40 nm macro and on GPU / CPU."""
-    model = AnalogMLP((hidden,), n_out, spec=programmed_spec(cfg).ideal().replace(dac=DAC(cfg.dac_bits, bit_serial=True)))
-    _, state = model.apply({"params": params}, jnp.zeros((1, n_in)), mutable=["cost"])
-    counts = cost.collect(state["cost"])
-    macro = cost.MacroCosts.rram_40nm()
-    gpu = cost.compare(counts, macro, cost.DigitalCosts.gpu())
-    cpu = cost.compare(counts, macro, cost.DigitalCosts.cpu())
-    return {
-        "energy_analog_j": gpu["analog_energy_j"], "latency_analog_s": gpu["analog_latency_s"],
-        "energy_gpu_j": gpu["digital_energy_j"], "latency_gpu_s": gpu["digital_latency_s"],
-        "energy_cpu_j": cpu["digital_energy_j"], "latency_cpu_s": cpu["digital_latency_s"],
-        "energy_ratio_vs_gpu": gpu["energy_ratio"], "latency_ratio_vs_gpu": gpu["latency_ratio"],
-        "energy_ratio_vs_cpu": cpu["energy_ratio"], "latency_ratio_vs_cpu": cpu["latency_ratio"],
-    }
+def inference_counts(params, hidden, n_in, n_out, cfg) -> dict:
+    """Operations of one inference on the macro (bit-serial 1-bit DAC planes, as the 40 nm macros)."""
+    spec = programmed_spec(cfg).ideal().replace(dac=DAC(cfg.dac_bits, bit_serial=True))
+    _, state = AnalogMLP((hidden,), n_out, spec=spec).apply({"params": params}, jnp.zeros((1, n_in)),
+                                                          mutable=["cost"])
+    return cost.collect(state["cost"])
 
 
 def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
@@ -154,38 +145,60 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
         values = sweep(both, keys, p, cfg.times, cfg, f"{mode} PCM")
         for compensate in (False, True):
             drift[(mode, compensate)] = values[compensate]
-    energy = energy_per_inference(trained["digital"], hidden, n_in, n_out, cfg)
+    energy, energy_table = study.energy_table(inference_counts(trained["digital"], hidden, n_in, n_out, cfg))
 
     metrics = _metrics(cfg, acc_digital, acc_ideal, noise, drift, energy)
-    _write_outputs(out_dir, cfg, seed, ds.name, hidden, metrics, noise, drift, energy)
+    _write_outputs(out_dir, cfg, seed, ds.name, hidden, metrics, noise, drift, energy_table)
     return metrics
+
+
+_MODES = {"digital": "plain", "hwa": "hwa"}  # metric names: plain = digitally trained weights
 
 
 def _metrics(cfg, acc_digital, acc_ideal, noise, drift, energy) -> dict[str, float]:
-    metrics = {"acc_digital": acc_digital, "acc_ideal_analog": acc_ideal, **energy}
+    metrics = {"acc/digital": acc_digital, "acc/ideal_analog": acc_ideal, "study/chips": float(cfg.n_chips), **energy}
     for mode, values in noise.items():
         for level, per_chip in zip(cfg.noise_levels, values):
-            summary = montecarlo.summarize(per_chip)
-            for stat in ("median", "q05", "q95", "mean"):
-                metrics[f"acc_{mode}_{stat}_at_noise{level:g}"] = summary[stat]
-    label = {"digital": "plain", "hwa": "hwa"}
-    for mode in noise:
-        metrics[f"acc_{label[mode]}_median_at_max_noise"] = float(np.median(noise[mode][-1]))
+            metrics.update(study.chip_summary(f"acc/{_MODES[mode]}/noise{level:g}", per_chip,
+                                              ("median", "q05", "q95", "mean")))
     for (mode, compensate), values in drift.items():
         tag = "comp" if compensate else "nocomp"
         for t, per_chip in zip(cfg.times, values):
-            metrics[f"acc_{mode}_pcm_{tag}_median_at_t{t:g}"] = float(np.median(per_chip))
-    metrics["n_chips"] = float(cfg.n_chips)
+            metrics.update(study.chip_summary(f"acc/{_MODES[mode]}/pcm_{tag}/t{t:g}", per_chip,
+                                              ("median", "q05", "q95")))
     return metrics
 
 
-def _write_outputs(out_dir, cfg, seed, dataset, hidden, metrics, noise, drift, energy):
+def headlines(cfg: Config, m: dict) -> list[study.Headline]:
+    """The demo's claims: the ideal limit is exact; hardware-aware training keeps more
+    accuracy at the largest programming noise; drift compensation helps after the last
+    time; the projected macro beats the GPU on energy."""
+    top, last = f"noise{cfg.noise_levels[-1]:g}", f"t{cfg.times[-1]:g}"
+    spread = lambda name: (m[f"{name}/q05"], m[f"{name}/q95"])
+    hwa, plain = f"acc/hwa/{top}", f"acc/plain/{top}"
+    comp, nocomp = f"acc/hwa/pcm_comp/{last}", f"acc/hwa/pcm_nocomp/{last}"
+    return [
+        study.Headline("ideal analogue chip = digital network", "acc/ideal_analog", m["acc/ideal_analog"],
+                       (m["acc/digital"], m["acc/digital"]), software=m["acc/digital"],
+                       source="DESIGN: the ideal limit is exact"),
+        study.Headline(f"hardware-aware training beats digital weights at {100 * cfg.noise_levels[-1]:g} % "
+                       "programming noise", f"{hwa}/median", m[f"{hwa}/median"], (m[f"{plain}/median"], np.inf),
+                       software=m["acc/digital"], spread=spread(hwa), source="noise-aware training, e.g. aihwkit HWA"),
+        study.Headline(f"global drift compensation helps PCM at {cfg.times[-1]:g} s", f"{comp}/median",
+                       m[f"{comp}/median"], (m[f"{nocomp}/median"], np.inf), software=m["acc/digital"],
+                       spread=spread(comp), source="aihwkit GlobalDriftCompensation"),
+        study.Headline("the projected RRAM macro uses less energy than an A100 for the same MACs",
+                       "energy_ratio/a100_fp32", m["energy_ratio/a100_fp32"], (1.0, np.inf), unit="x",
+                       source="analog/cost.py per-op figures"),
+    ]
+
+
+def _write_outputs(out_dir, cfg, seed, dataset, hidden, metrics, noise, drift, energy_table):
     out_dir.mkdir(parents=True, exist_ok=True)
-    report.write_metrics(out_dir, metrics, cfg, seed)
     levels = 100 * np.asarray(cfg.noise_levels)
     report.band_plot(out_dir / "accuracy_vs_noise.png", levels,
                      {"digital training": noise["digital"], "hardware-aware training": noise["hwa"]},
-                     "programming noise (% of 20-80 uS window)", "test accuracy",
+                     "programming noise (% of the conductance window)", "test accuracy",
                      f"{dataset}: {cfg.n_chips} chips per point (median, 5-95 %)")
     days = np.asarray(cfg.times) / 86400.0
     report.band_plot(out_dir / "accuracy_vs_time.png", days,
@@ -201,22 +214,16 @@ def _write_outputs(out_dir, cfg, seed, dataset, hidden, metrics, noise, drift, e
         [f"{t:g} s", *(f"{np.median(drift[key][i]):.4f}" for key in sorted(drift))]
         for i, t in enumerate(cfg.times)
     ]
-    energy_rows = [
-        ["analogue RRAM macro (40 nm, projected)", f"{energy['energy_analog_j']:.3g}", f"{energy['latency_analog_s']:.3g}", "1"],
-        ["GPU (A100, same MACs)", f"{energy['energy_gpu_j']:.3g}", f"{energy['latency_gpu_s']:.3g}",
-         f"{energy['energy_ratio_vs_gpu']:.3g}"],
-        ["CPU (desktop x86, same MACs)", f"{energy['energy_cpu_j']:.3g}", f"{energy['latency_cpu_s']:.3g}",
-         f"{energy['energy_ratio_vs_cpu']:.3g}"],
-    ]
     sections = [
-        ("Setup", f"Dataset `{dataset}`, MLP with {hidden} hidden units; {cfg.n_chips} simulated chips per point; "
-                  f"seed {seed}. Software baseline (digital MLP): **{metrics['acc_digital']:.4f}**; the same "
-                  f"weights on an ideal analogue chip: **{metrics['acc_ideal_analog']:.4f}** (must be equal)."),
+        ("Setup", f"Dataset `{dataset}`, MLP with {hidden} hidden units; devices `{cfg.device}` and "
+                  f"`{cfg.drift_device}` (analog.presets); {cfg.n_chips} simulated chips per point; seed {seed}. "
+                  f"Software baseline (digital MLP): {metrics['acc/digital']:.4f}; the same weights on an ideal "
+                  f"analogue chip: {metrics['acc/ideal_analog']:.4f}."),
         ("Accuracy vs programming noise (median [5 %, 95 %])",
          report.markdown_table(["noise (% window)", "digital training", "hardware-aware training"], noise_rows)),
         ("Accuracy vs time on PCM (median)",
          report.markdown_table(["t"] + [f"{m}{' +comp' if c else ''}" for m, c in sorted(drift)], time_rows)),
         ("Projected energy and latency per inference (counted operations x per-op costs, analog/cost.py)",
-         report.markdown_table(["platform", "energy (J)", "latency (s)", "energy ratio vs analogue"], energy_rows)),
+         energy_table),
     ]
-    report.write_results(out_dir, "analog-mlp", sections)
+    study.write(out_dir, "analog-mlp", cfg, seed, metrics, headlines(cfg, metrics), sections)

@@ -13,8 +13,6 @@ mapping without duplication on the same budget.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import time
 from pathlib import Path
 
@@ -23,22 +21,24 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 from analog.compiler import CompilerSpec, Mapping, check_placement, compile  # noqa: E402
 from models import cnn  # noqa: E402
 from models.trace import trace  # noqa: E402
-from train import report  # noqa: E402
-from train.config import check_positive  # noqa: E402
+from train import report, study  # noqa: E402
+from train.config import check_choice, check_positive, check_range, config  # noqa: E402
 
 DESCRIPTION = "RRAM edge compiler: crossbar budget sweeps (utilisation, speed-up) for SqueezeNet, MobileNetV3-small, ResNet-18"
 
-# the reference's own model definitions (80 / 249 / 698 pieces at 64 x 64); the
-# torchvision layouts (cnn.MobileNetV3Small, cnn.ResNet18()) compile the same way
-MODELS = {"squeezenet": cnn.SqueezeNet11, "mobilenetv3_small": cnn.MobileNetV3SmallRNC,
-          "resnet18": functools.partial(cnn.ResNet18, cifar_stem=True)}
+MODELS = cnn.RNC_NETWORKS
+# The RNC abstract's claims: > 80 % utilisation and > 6x over an ISAAC-like mapping across budgets;
+# and the reference code's fewest crossbars without duplication (run here, notes h.8).
+_PAPER = {"utilisation": 0.80, "speedup": 6.0}
+_REFERENCE_MIN_CROSSBARS = {"squeezenet": 47, "mobilenetv3_small": 111, "resnet18": 685}
 
 
-@dataclasses.dataclass(frozen=True)
+@config
 class Config:
     networks: tuple[str, ...] = ("squeezenet", "mobilenetv3_small", "resnet18")
     squeezenet_budgets: tuple[int, ...] = (47, 60, 80, 100, 150, 200)
@@ -54,17 +54,16 @@ class Config:
     search_networks: tuple[str, ...] = ("squeezenet", "mobilenetv3_small")
 
     def validate(self):
-        unknown = set(self.networks + self.search_networks) - set(MODELS)
-        if unknown:
-            raise ValueError(f"networks {sorted(unknown)} unknown: allowed {sorted(MODELS)}")
+        check_choice(self, "networks", tuple(MODELS))
+        check_choice(self, "search_networks", tuple(MODELS))
+        if not self.networks:
+            raise ValueError("Config.networks = () is invalid: allowed at least one network")
         for name in self.networks:
-            if not self.budgets(name) or min(self.budgets(name)) < 1:
-                raise ValueError(f"{name}_budgets must be positive crossbar counts")
+            if not self.budgets(name):
+                raise ValueError(f"Config.{name}_budgets = () is invalid: allowed at least one crossbar budget")
+            check_range(self, f"{name}_budgets", 1, integer=True)
         check_positive(self, ("image_size", "num_classes", "depthwise_split", "samples",
-                     "search_population", "search_generations"))
-
-    def __post_init__(self):
-        self.validate()
+                              "search_population", "search_generations"))
 
     def budgets(self, network: str) -> tuple[int, ...]:
         return getattr(self, f"{network}_budgets")
@@ -145,6 +144,9 @@ def _metrics(name: str, result: dict) -> dict[str, float]:
                             f"{prefix}/latency_us": 1e6 * m.latency_s})
     for strategy, seconds in result["seconds"].items():
         metrics[f"{name}/{strategy}/compile_seconds"] = seconds
+    budgets = [k for k in result if isinstance(k, int) and not isinstance(k, bool)]
+    metrics[f"{name}/utilisation/max"] = max(result[b]["greedy"].utilisation for b in budgets)
+    metrics[f"{name}/speedup_vs_isaac/max"] = max(result[b]["greedy"].speedup_vs_isaac for b in budgets)
     return metrics
 
 
@@ -213,11 +215,29 @@ def _plots(out_dir: Path, results: dict) -> None:
                          logy=metric == "speedup_vs_isaac", hlines=hlines)
 
 
+def headlines(cfg: Config, m: dict) -> list[study.Headline]:
+    """Per network: utilisation above 80 % and speed-up above 6x at some budget (RNC
+    abstract), and no more crossbars than the reference code without duplication."""
+    rows = []
+    for name in cfg.networks:
+        rows.append(study.Headline(f"{name}: > 80 % utilisation of a budget", f"{name}/utilisation/max",
+                                   m[f"{name}/utilisation/max"], (_PAPER["utilisation"], 1.0),
+                                   paper=_PAPER["utilisation"], source="RNC abstract"))
+        rows.append(study.Headline(f"{name}: > 6x faster than ISAAC-like", f"{name}/speedup_vs_isaac/max",
+                                   m[f"{name}/speedup_vs_isaac/max"], (_PAPER["speedup"], np.inf),
+                                   paper=_PAPER["speedup"], source="RNC abstract", unit="x"))
+        reference = _REFERENCE_MIN_CROSSBARS[name]
+        rows.append(study.Headline(f"{name}: fewest crossbars without duplication <= the reference's",
+                                   f"{name}/min_crossbars_nodup", m[f"{name}/min_crossbars_nodup"], (1, reference),
+                                   paper=reference, source="RNC reference code, run (notes h.8)"))
+    return rows
+
+
 def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, metrics, sections = {}, {}, []
-    for name in cfg.networks:
-        print(f"compiling {name} ...", flush=True)
+    for name in tqdm(cfg.networks, desc="compile: networks", leave=False):
         results[name] = sweep_network(name, cfg)
         metrics.update(_metrics(name, results[name]))
         sections.append((name, _table(name, results[name])))
@@ -226,6 +246,5 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
     budget = results[first].get("search_budget", cfg.budgets(first)[0])
     plot_mapping(results[first][budget]["greedy"], out_dir / f"mapping_{first}_budget{budget}.png")
     plot_mapping(results[first]["nodup"]["greedy"], out_dir / f"mapping_{first}_nodup.png")
-    report.write_metrics(out_dir, metrics, cfg, seed)
-    report.write_results(out_dir, "RRAM edge compiler: crossbar budgets", sections)
-    return metrics
+    return study.write(out_dir, "RRAM edge compiler: crossbar budgets", cfg, seed, metrics,
+                       headlines(cfg, metrics), sections)

@@ -5,7 +5,7 @@ The HEGNN MD17 benchmark (Cen et al., NeurIPS 2024, Table 4), on the GMN protoco
 from a frame's positions and velocities predict the positions 3000 frames (1.5 ps)
 later; 500 / 2000 / 2000 train / valid / test start frames; node features [|v|, z / max z],
 edge attributes [z_i, z_j, hop, stick, |r_ij|^2]. Each model trains with Adam on the
-position MSE (train/dynamics.py) and reports the test MSE (angstrom^2) at its best
+position MSE (train/graph_positions.py) and reports the test MSE (angstrom^2) at its best
 validation epoch, beside the copy-input baseline (predict the start positions).
 Metrics: ``mse/<model>/<molecule>``, ``valid_mse/...``, ``best_epoch/...`` (MSE in
 angstrom^2), ``baseline_mse/<molecule>`` (copy input) and ``improvement/<molecule>`` =
@@ -19,22 +19,22 @@ their numbers are not comparable with the paper's.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from train import dynamics, report
-from train.config import check_above_zero, check_positive
+from models import graph
+from models.hegnn import PAPER_MODELS, by_name
+from train import graph_positions, report, study
+from train.config import check_above_zero, check_choice, check_positive, check_range, config
 from train.data import md17
-from train.experiments.hegnn_nbody import MODELS, build_model
 
 DESCRIPTION = "HEGNN vs EGNN on MD17 (GMN protocol: heavy atoms, positions 3000 frames ahead)"
 
 
-@dataclasses.dataclass(frozen=True)
+@config
 class Config:
     molecules: tuple[str, ...] = md17.MOLECULES
     models: tuple[str, ...] = ("egnn", "hegnn_le3")
@@ -53,18 +53,13 @@ class Config:
     def validate(self):
         check_positive(self, ("n_train", "n_valid", "n_test", "hidden", "n_layers", "epochs", "batch_size",
                               "eval_every", "patience"))
-        unknown = [m for m in self.molecules if m not in md17.MOLECULES]
-        if unknown or not self.molecules or len(set(self.molecules)) != len(self.molecules):
-            raise ValueError(f"molecules = {self.molecules!r}: distinct names from {md17.MOLECULES}")
-        unknown = [m for m in self.models if m not in MODELS]
-        if unknown or not self.models or len(set(self.models)) != len(self.models):
-            raise ValueError(f"models = {self.models!r}: distinct names from {MODELS}")
-        if self.batch_size > self.n_train:
-            raise ValueError(f"batch_size = {self.batch_size}: must be <= n_train = {self.n_train}")
+        for field, names in (("molecules", md17.MOLECULES), ("models", PAPER_MODELS)):
+            check_choice(self, field, names)
+            values = getattr(self, field)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"Config.{field} = {values!r} is invalid: allowed distinct names from {names}")
+        check_range(self, "batch_size", 1, self.n_train, integer=True)
         check_above_zero(self, ("learning_rate",))
-
-    def __post_init__(self):
-        self.validate()
 
     @classmethod
     def quick(cls) -> "Config":
@@ -73,19 +68,19 @@ class Config:
         return cls(molecules=("ethanol", "malonaldehyde"), models=("egnn", "hegnn_le3"), n_valid=300,
                    n_test=300, hidden=32, n_layers=2, epochs=40, eval_every=5, patience=40)
 
-    def fit_config(self) -> dynamics.FitConfig:
-        return dynamics.FitConfig(epochs=self.epochs, batch_size=self.batch_size,
-                                  learning_rate=self.learning_rate, eval_every=self.eval_every,
-                                  patience=self.patience)
+    def fit_config(self) -> graph_positions.FitConfig:
+        return graph_positions.FitConfig(epochs=self.epochs, batch_size=self.batch_size,
+                                         learning_rate=self.learning_rate, eval_every=self.eval_every,
+                                         patience=self.patience)
 
 
-def samples(split: md17.MD17Split, z: np.ndarray) -> dynamics.Samples:
+def samples(split: md17.MD17Split, z: np.ndarray) -> graph_positions.Samples:
     """The protocol's inputs: node features [|v|, z / max z]."""
     h = np.asarray(md17.node_features(split.v, z))
-    return dynamics.Samples(x=split.x, v=split.v, h=h, target=split.target)
+    return graph_positions.Samples(x=split.x, v=split.v, h=h, target=split.target)
 
 
-def edge_fn(data: md17.MD17Data) -> dynamics.EdgeFn:
+def edge_fn(data: md17.MD17Data) -> graph.EdgeFn:
     """f(x_flat, senders, receivers) -> (B E, 5) [z_i, z_j, hop, stick, |r_ij|^2] on the
     batched graph of B copies (B = len(senders) / E)."""
     attr = jnp.asarray(data.edge_attr, jnp.float32)
@@ -114,14 +109,14 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
     for molecule in cfg.molecules:
         data = load(cfg, molecule, seed)
         splits = {name: samples(getattr(data, name), data.z) for name in ("train", "valid", "test")}
-        topology = dynamics.Topology(data.senders, data.receivers, len(data.z))
+        topology = graph.Topology(data.senders, data.receivers, len(data.z))
         setup[molecule] = (len(data.z), len(data.senders), data.source,
                            tuple(len(s) for s in splits.values()))
-        metrics[f"baseline_mse/{molecule}"] = copy_input_mse(data.test)
+        metrics[f"mse/copy_input/{molecule}"] = copy_input_mse(data.test)
         for name in tqdm(cfg.models, desc=f"hegnn-md17 {molecule}"):
-            result = dynamics.fit(build_model(name, cfg), splits["train"], splits["valid"], splits["test"],
-                                  topology, edge_fn(data), cfg.fit_config(), seed=seed,
-                                  desc=f"{name} {molecule}")
+            result = graph_positions.fit(by_name(name, cfg.hidden, cfg.n_layers), splits["train"], splits["valid"],
+                                         splits["test"], topology, edge_fn(data), cfg.fit_config(), seed=seed,
+                                         desc=f"{name} {molecule}")
             metrics[f"mse/{name}/{molecule}"] = result.test_mse
             metrics[f"valid_mse/{name}/{molecule}"] = result.valid_mse
             metrics[f"best_epoch/{name}/{molecule}"] = result.best_epoch
@@ -135,12 +130,28 @@ def run(cfg: Config, out_dir: Path, seed: int = 0) -> dict[str, float]:
     return metrics
 
 
+def headlines(cfg: Config, m: dict) -> list[study.Headline]:
+    """Per molecule: every model learns more than copying the input; HEGNN<=L is at
+    least as good as EGNN (HEGNN Table 4's ordering; its figures were not available offline)."""
+    rows = []
+    hegnn = [n for n in cfg.models if n != "egnn"]
+    best = max(hegnn, key=lambda n: int(n.removeprefix("hegnn_le"))) if hegnn else cfg.models[0]
+    for mol in cfg.molecules:
+        copy = m[f"mse/copy_input/{mol}"]
+        rows.append(study.Headline(f"{best} beats copying the input on {mol}", f"mse/{best}/{mol}",
+                                   m[f"mse/{best}/{mol}"], (0.0, copy), software=copy,
+                                   source="copy-input baseline, same test split"))
+        if "egnn" in cfg.models and hegnn:
+            rows.append(study.Headline(f"{best} is at least as good as EGNN on {mol}", f"improvement/{mol}",
+                                       m[f"improvement/{mol}"], (0.0, 1.0), source="HEGNN Table 4 (ordering)"))
+    return rows
+
+
 def _write_outputs(out_dir: Path, cfg: Config, seed: int, metrics: dict, curves: dict, setup: dict):
     out_dir.mkdir(parents=True, exist_ok=True)
-    report.write_metrics(out_dir, metrics, cfg, seed)
     rows = [[name] + [f"{100 * metrics[f'mse/{name}/{mol}']:.3f}" for mol in cfg.molecules]
             for name in cfg.models]
-    rows.append(["copy input"] + [f"{100 * metrics[f'baseline_mse/{mol}']:.3f}" for mol in cfg.molecules])
+    rows.append(["copy input"] + [f"{100 * metrics[f'mse/copy_input/{mol}']:.3f}" for mol in cfg.molecules])
     table = report.markdown_table(["model"] + list(cfg.molecules), rows)
     hegnn = [m for m in cfg.models if m != "egnn"]
     if "egnn" in cfg.models and hegnn:
@@ -169,28 +180,11 @@ def _write_outputs(out_dir: Path, cfg: Config, seed: int, metrics: dict, curves:
                   "MSE x 1e-2 per molecule); its per-molecule figures were not available offline, so they "
                   "are not reproduced beside this table."),
     ]
-    report.write_results(out_dir, "hegnn-md17", sections)
-    _plots(out_dir, cfg, metrics, curves)
-
-
-def _plots(out_dir: Path, cfg: Config, metrics: dict, curves: dict):
-    import matplotlib.pyplot as plt
-
-    names = list(cfg.models) + ["copy input"]
-    keys = [f"mse/{m}/{{}}" for m in cfg.models] + ["baseline_mse/{}"]
-    width = 0.8 / len(names)
-    positions = np.arange(len(cfg.molecules))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(cfg.molecules) + 2), 3.6), dpi=120)
-    for k, (name, key) in enumerate(zip(names, keys)):
-        values = [100 * metrics[key.format(mol)] for mol in cfg.molecules]
-        ax.bar(positions + (k - (len(names) - 1) / 2) * width, values, width, label=name,
-               color="0.7" if name == "copy input" else None)
-    ax.set_xticks(positions, cfg.molecules, rotation=20)
-    ax.set(yscale="log", ylabel="test MSE x 1e-2 (angstrom^2)", title="MD17: position MSE 3000 frames ahead")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / "mse.png")
-    plt.close(fig)
+    study.write(out_dir, "hegnn-md17", cfg, seed, metrics, headlines(cfg, metrics), sections)
+    series = {name: [100 * metrics[f"mse/{name}/{mol}"] for mol in cfg.molecules]
+              for name in (*cfg.models, "copy_input")}
+    report.bar_plot(out_dir / "mse.png", list(cfg.molecules), series, "test MSE x 1e-2 (angstrom^2)",
+                    "MD17: position MSE 3000 frames ahead", logy=True)
 
     report.line_plot(out_dir / "validation.png", curves, "epoch", "validation MSE", "MD17: validation MSE",
                      logy=True)
