@@ -19,7 +19,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from analog.spec import check_range, spec, static
+import numpy as np
+
+from analog.spec import check_range, is_concrete, spec, static
 
 __all__ = [
     "ste",
@@ -62,6 +64,8 @@ def quantize_uniform(x: jax.Array, bits: int, lo, hi) -> jax.Array:
     against ``x``. Gradient: straight-through inside the range, zero outside.
     """
     _check_bits(bits)
+    if is_concrete(lo) and is_concrete(hi) and not np.all(np.asarray(lo) < np.asarray(hi)):
+        raise ValueError(f"quantize_uniform: lo = {lo!r}, hi = {hi!r} is invalid: allowed lo < hi")
     step = (hi - lo) / (2**bits - 1)
     clipped = _clip(x, lo, hi)
     q = lo + jnp.round((clipped - lo) / step) * step

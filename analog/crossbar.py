@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from analog import converters, device, noise
 from analog.converters import ADC, DAC
 from analog.device import RRAM
-from analog.spec import check_choice, check_range, spec, static
+from analog.spec import check_choice, check_finite, check_range, spec, static
 
 __all__ = [
     "CrossbarSpec",
@@ -136,9 +136,11 @@ class ProgrammedArray:
     nu_pos, nu_neg: per-device drift exponents.
     w_max: weight per full conductance swing, scalar or (1, n_out).
     t: time since programming (s) of the cached read-out below.
-    w_tiles: weights at time t divided by w_max, cut into row tiles
-        (n_row_tiles, tile_rows, n_out), zero-padded.
-    var_tiles: read-noise variance of each of those weights, same layout.
+    w_norm: weights at time t divided by w_max, (n_in, n_out); the read cuts them
+        into row tiles of ``spec.tile_rows`` (the last tile may be shorter: it is
+        never zero-padded, which cost work and made LLVM take minutes to compile
+        noisy multi-tile layers with converters).
+    var_norm: read-noise variance of each of those weights, same layout.
     gain: digital drift-compensation factor applied to the outputs.
     pulses: write pulses spent programming the array (scalar; ``analog.cost``
         prices them as ``programming_pulses``); 0 for an array built from given
@@ -151,8 +153,8 @@ class ProgrammedArray:
     nu_neg: jax.Array
     w_max: jax.Array
     t: jax.Array
-    w_tiles: jax.Array
-    var_tiles: jax.Array
+    w_norm: jax.Array
+    var_norm: jax.Array
     gain: jax.Array
     pulses: jax.Array
 
@@ -189,9 +191,11 @@ def _targets(w: jax.Array, w_max: jax.Array, spec: CrossbarSpec):
     return dev.g_min + _swing(spec) * jax.nn.relu(wn), dev.g_min + _swing(spec) * jax.nn.relu(-wn)
 
 
-def _check_matrix(w: jax.Array) -> None:
-    if jnp.ndim(w) != 2:
-        raise ValueError(f"weight matrix must have shape (n_in, n_out); got shape {jnp.shape(w)}")
+def _check_matrix(w: jax.Array, name: str = "weight matrix") -> None:
+    shape = jnp.shape(w)
+    if len(shape) != 2 or 0 in shape:
+        raise ValueError(f"{name} has shape {shape}: expected (n_in, n_out) with n_in, n_out >= 1")
+    check_finite(name, w)
 
 
 def _write(key: jax.Array, g_target: jax.Array, spec: CrossbarSpec):
@@ -212,6 +216,7 @@ def program(key: jax.Array, w: jax.Array, spec: CrossbarSpec) -> ProgrammedArray
     verified) for hardware-aware training.
     """
     _check_matrix(w)
+    noise.check_key(key)
     noisy = device.has_program_noise(spec.device) or spec.verify_tol is not None
     k_pos, k_neg, k_nu_pos, k_nu_neg = noise.split(key, 4) if noisy else (key,) * 4
     w_max = _weight_max(w, spec)
@@ -232,7 +237,7 @@ def program(key: jax.Array, w: jax.Array, spec: CrossbarSpec) -> ProgrammedArray
 def _array(g_pos, g_neg, nu_pos, nu_neg, w_max, pulses, spec: CrossbarSpec) -> ProgrammedArray:
     zero = jnp.zeros((), g_pos.dtype)
     arr = ProgrammedArray(g_pos, g_neg, nu_pos, nu_neg, jnp.asarray(w_max, g_pos.dtype), zero,
-                          g_pos[None], g_pos[None], zero + 1.0, jnp.asarray(pulses, g_pos.dtype))
+                          g_pos, g_pos, zero + 1.0, jnp.asarray(pulses, g_pos.dtype))
     return age(arr, spec.t_inference, spec)
 
 
@@ -249,10 +254,13 @@ def from_conductances(g_pos: jax.Array, g_neg: jax.Array, spec: CrossbarSpec, sc
     With every read non-ideality off, ``mvm`` equals ``x @ (g_pos - g_neg) * scale``.
     Differentiable in the conductances (masks built from them train through it).
     """
-    _check_matrix(g_pos)
+    _check_matrix(g_pos, "g_pos")
     if jnp.shape(g_neg) != jnp.shape(g_pos):
         raise ValueError(f"g_neg has shape {jnp.shape(g_neg)}; g_pos has {jnp.shape(g_pos)}: a pair "
                          "must have one shape (n_in, n_out)")
+    check_finite("g_neg", g_neg)
+    if key is not None:
+        noise.check_key(key)
     drifts = device.has_drift(spec.device)
     if drifts and key is None:
         raise ValueError("from_conductances: the device drifts, so the drift exponents need the "
@@ -278,8 +286,8 @@ def _conductances_at(arr: ProgrammedArray, t, spec: CrossbarSpec):
 def age(arr: ProgrammedArray, t, spec: CrossbarSpec) -> ProgrammedArray:
     """The same chip read out ``t`` seconds after programming (drift applied from programming).
 
-    Caches the effective weights and their read-noise variances at ``t``, and the
-    global drift-compensation gain when the spec asks for it.
+    Caches the effective weights and their read-noise variances at ``t`` (normalised
+    by w_max), and the global drift-compensation gain when the spec asks for it.
     """
     t = jnp.asarray(t, arr.g_pos.dtype)
     g_pos, g_neg = _conductances_at(arr, t, spec)
@@ -294,28 +302,17 @@ def age(arr: ProgrammedArray, t, spec: CrossbarSpec) -> ProgrammedArray:
         reference = jnp.sum(jnp.abs(jnp.sum(w_zero, axis=0)))
         now = jnp.sum(jnp.abs(jnp.sum(w_now, axis=0)))
         gain = reference / jnp.maximum(now, 1e-12 * reference + 1e-30)
-    return dataclasses.replace(
-        arr, t=t, gain=gain,
-        w_tiles=_row_tiles(w_now / arr.w_max, spec.tile_rows),
-        var_tiles=_row_tiles(var_now / arr.w_max**2, spec.tile_rows),
-    )
+    return dataclasses.replace(arr, t=t, gain=gain, w_norm=w_now / arr.w_max, var_norm=var_now / arr.w_max**2)
 
 
-def _row_tiles(a: jax.Array, rows: int) -> jax.Array:
-    """(n, m) -> (ceil(n / rows), rows, m), zero-padding the last tile; a matrix
-    that fits one tile is that tile (n rows): padding rows hold zero weight and
-    zero read noise and get zero input, so they change nothing but the cost."""
-    rows = min(rows, a.shape[0])
-    pad = (-a.shape[0]) % rows
-    a = jnp.pad(a, [(0, pad), (0, 0)])
-    return a.reshape((-1, rows, a.shape[1]))
+def _tiles(n_in: int, rows: int) -> list[slice]:
+    """Row slices of the tiles an n_in-row matrix occupies (the last may be shorter)."""
+    return [slice(start, min(start + rows, n_in)) for start in range(0, n_in, rows)]
 
 
 def effective_weight(arr: ProgrammedArray) -> jax.Array:
     """The weight matrix (n_in, n_out) the chip computes with (noise-free read, drift compensation applied)."""
-    n_in = arr.g_pos.shape[-2]
-    w = arr.w_tiles.reshape(arr.w_tiles.shape[:-3] + (-1, arr.w_tiles.shape[-1]))[..., :n_in, :]
-    return w * arr.w_max * arr.gain
+    return arr.w_norm * arr.w_max * arr.gain
 
 
 def sample_weight(key: jax.Array, arr: ProgrammedArray, spec: CrossbarSpec) -> jax.Array:
@@ -357,25 +354,23 @@ def _column_sums(key, arr, x, spec):
     ADC; the converted partial sums are added digitally. Without an ADC, tiles
     add before anything nonlinear, so the whole matrix is one contraction.
     """
-    n_tiles, rows, n_out = arr.w_tiles.shape
-    x = jnp.pad(x, [(0, 0), (0, n_tiles * rows - x.shape[-1])])
+    n_in, n_out = arr.w_norm.shape
+    tiles = _tiles(n_in, spec.tile_rows)
     clipped = jnp.zeros((), jnp.int32)
     if spec.read_path == "weight" and device.has_read_noise(spec.device):
         def one_read(k, xv):  # one input vector read with its own noisy weights
-            w_read = _row_tiles(sample_weight(k, arr, spec) / (arr.gain * arr.w_max), rows)
-            partial = jnp.einsum("tr,tro->to", xv.reshape(n_tiles, rows), w_read)
+            w_read = sample_weight(k, arr, spec) / (arr.gain * arr.w_max)
+            partial = jnp.stack([xv[t] @ w_read[t] for t in tiles])
             return partial if spec.adc is None else converters.adc(partial, spec.adc)
         partials = jax.vmap(one_read)(jax.random.split(key, x.shape[0]), x)
         if spec.adc is not None:
             clipped = converters.adc_clip_count(partials, spec.adc)
         return partials.sum(axis=1), clipped
     if spec.adc is None:
-        flat = lambda a: a.reshape((-1, n_out))
-        return _noisy(key, x, flat(arr.w_tiles), flat(arr.var_tiles), spec), clipped
+        return _noisy(key, x, arr.w_norm, arr.var_norm, spec), clipped
     total = jnp.zeros((x.shape[0], n_out), x.dtype)
-    for t in range(n_tiles):  # static and small; unrolled matmuls beat a batched one on CPU
-        xt = x[:, t * rows:(t + 1) * rows]
-        partial = _noisy(jax.random.fold_in(key, t), xt, arr.w_tiles[t], arr.var_tiles[t], spec)
+    for i, t in enumerate(tiles):  # static and small; unrolled matmuls beat a batched one on CPU
+        partial = _noisy(jax.random.fold_in(key, i), x[:, t], arr.w_norm[t], arr.var_norm[t], spec)
         clipped = clipped + converters.adc_clip_count(partial, spec.adc)
         total = total + converters.adc(partial, spec.adc)
     return total, clipped
@@ -391,10 +386,10 @@ def mvm(key: jax.Array, arr: ProgrammedArray, x: jax.Array, spec: CrossbarSpec,
     With ``spec.ideal()`` this equals ``x @ w`` to float tolerance.
     """
     n_in, n_out = arr.shape
-    if arr.w_tiles.shape[-2] != min(spec.tile_rows, n_in):
-        raise ValueError(f"array was programmed with tile_rows = {arr.w_tiles.shape[-2]}; spec has {spec.tile_rows}")
-    if x.shape[-1] != n_in:
-        raise ValueError(f"input has {x.shape[-1]} features; the array stores {n_in} rows")
+    noise.check_key(key)
+    if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != n_in:
+        raise ValueError(f"input has shape {jnp.shape(x)}: expected (..., {n_in}) (the array stores {n_in} rows)")
+    check_finite("input x", x)
     lead = x.shape[:-1]
     x2 = x.reshape((-1, n_in))
     planes, plane_weights, x_max = _encode_inputs(x2, spec)

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from analog import noise
-from analog.spec import check_range, is_concrete, spec, static
+from analog.spec import check_finite, check_pair, check_range, is_concrete, spec, static
 
 __all__ = [
     "RRAM",
@@ -146,13 +146,12 @@ class RRAM:
     def validate(self):
         check_range(self, "g_min", 0.0)
         check_range(self, "g_max", 0.0, lo_open=True)
-        if isinstance(self.g_min, (int, float)) and isinstance(self.g_max, (int, float)):
-            if not self.g_max > self.g_min:
+        if is_concrete(self.g_min) and is_concrete(self.g_max):
+            if not np.all(np.asarray(self.g_max) > np.asarray(self.g_min)):
                 raise ValueError(
                     f"RRAM.g_max = {self.g_max!r} is invalid: allowed values above g_min = {self.g_min!r}"
                 )
-        if self.levels is not None:
-            check_range(self, "levels", 2, None, integer=True)
+        check_range(self, "levels", 2, None, integer=True, allow_none=True)
         for name in ("prog_sigma", "d2d_sigma", "read_sigma", "read_sigma_rel", "read_1f_q",
                      "form_std", "reset_std"):
             check_range(self, name, 0.0)
@@ -168,12 +167,9 @@ class RRAM:
         check_range(self, "drift_nu_std_slope", None, None)
         check_range(self, "prog_poly", None, None)
         for name in ("drift_nu_bounds", "drift_nu_std_bounds"):
-            value = getattr(self, name)
-            if not (isinstance(value, tuple) and len(value) == 2):
-                raise ValueError(f"RRAM.{name} = {value!r} is invalid: allowed a (low, high) pair")
-            check_range(self, name, 0.0, 1.0)
+            check_pair(self, name, 0.0, 1.0)
         p_low, p_high = self.stuck_low_prob, self.stuck_high_prob
-        if isinstance(p_low, float) and isinstance(p_high, float) and p_low + p_high > 1.0:
+        if is_concrete(p_low) and is_concrete(p_high) and np.any(np.asarray(p_low) + np.asarray(p_high) > 1.0):
             raise ValueError(
                 f"RRAM.stuck_high_prob = {p_high!r} is invalid: allowed stuck_low_prob + "
                 f"stuck_high_prob <= 1 (stuck_low_prob = {p_low!r})"
@@ -363,6 +359,8 @@ def program(key: jax.Array, g_target: jax.Array, spec: RRAM) -> jax.Array:
     faults. Gradients pass straight through the level rounding, so this can be
     used in hardware-aware training.
     """
+    noise.check_key(key)
+    check_finite("g_target", g_target)
     # Draws whose spec fields are concrete zeros are skipped at trace time: an
     # ideal or simple spec then compiles (and runs) without those random streams.
     k_d2d, k_noise, k_fault = noise.split(key, 3) if has_program_noise(spec) else (key,) * 3
@@ -404,12 +402,16 @@ def read_sigma(g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0,
 
 def read(key: jax.Array, g: jax.Array, spec: RRAM, t: float | jax.Array = 0.0,
          g_prog: jax.Array | None = None) -> jax.Array:
-    """One read of cells holding ``g`` (S): ``g + read_sigma(g) * N(0, 1)``, clipped like programming.
+    """One read of cells holding ``g`` (S): ``max(g + read_sigma(g) * N(0, 1), 0)``.
 
-    ``g_prog``: the programmed conductance before drift (see ``read_sigma``).
+    A read fluctuates around the state the cell holds: the programming window
+    bounds what can be written, not what a read returns, so only a conductance
+    below 0 S is impossible (the output-referred read path of ``crossbar`` has the
+    same statistics whenever that clip is rare). ``g_prog``: the programmed
+    conductance before drift (see ``read_sigma``).
     """
     draw = noise.normal(key, g.shape, g.dtype)
-    return _clip(g + read_sigma(g, spec, t, g_prog) * draw, spec)
+    return jnp.maximum(g + read_sigma(g, spec, t, g_prog) * draw, 0.0)
 
 
 def drift_exponent(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:
@@ -456,6 +458,8 @@ def program_verify(key: jax.Array, g_target: jax.Array, spec: RRAM, tol, max_pul
     Returns ``(g, pulses)``: the conductances left (S) and the pulses each cell took
     (float, 1..max_pulses). Straight-through: the gradient of g is that of the target.
     """
+    noise.check_key(key)
+    check_finite("g_target", g_target)
     if not isinstance(max_pulses, int) or isinstance(max_pulses, bool) or max_pulses < 1:
         raise ValueError(f"max_pulses = {max_pulses!r} is invalid: allowed an integer >= 1")
     if is_concrete(tol) and not np.all(np.asarray(tol) >= 0):

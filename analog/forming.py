@@ -28,13 +28,14 @@ from analog.device import RRAM
 __all__ = ["RandomPair", "random_conductance", "random_pair", "cell_moments"]
 
 
-def _check_forming(spec: RRAM, what: str, reset: bool = False) -> None:
+def _check_forming(spec: RRAM, what: str, key=None, shape=None) -> None:
+    if key is not None:
+        noise.check_key(key, f"{what}: key")
+    if shape is not None and not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)):
+        raise ValueError(f"{what}: shape = {shape!r} is invalid: allowed a tuple of ints >= 0")
     if spec.form_mean is None:
         raise ValueError(f"{what}: RRAM.form_mean is None, so these cells have no formed state to draw; "
                          "use a random-source preset such as RRAM.taox_40nm_random() or set form_mean")
-    if reset and spec.reset_mean is None:
-        raise ValueError(f"{what}: RRAM.reset_mean is None, so a pruned (RESET) cell has no state; "
-                         "use RRAM.taox_40nm_random() or set reset_mean")
 
 
 def _form(key: jax.Array, shape: tuple[int, ...], spec: RRAM, dtype) -> tuple[jax.Array, jax.Array]:
@@ -50,7 +51,7 @@ def random_conductance(key: jax.Array, shape: tuple[int, ...], spec: RRAM,
                        dtype=jnp.float32) -> jax.Array:
     """Stochastic forming of a whole array: N(form_mean, form_std) S per cell, >= 0,
     with a fraction ``unformed_prob`` of cells left at ``g_unformed``."""
-    _check_forming(spec, "random_conductance")
+    _check_forming(spec, "random_conductance", key=key, shape=shape)
     return _form(key, shape, spec, dtype)[0]
 
 
@@ -83,7 +84,7 @@ def random_pair(key: jax.Array, shape: tuple[int, ...], spec: RRAM, dtype=jnp.fl
     N(reset_mean, reset_std) >= 0, fixed for the chip. The weight of a formed
     edge is ``g_pos - g_neg``; mean zero, variance 2 Var(cell).
     """
-    _check_forming(spec, "random_pair")
+    _check_forming(spec, "random_pair", key=key, shape=shape)
     k_pos, k_neg, k_reset = noise.split(key, 3)
     g_pos, formed_pos = _form(k_pos, shape, spec, dtype)
     g_neg, formed_neg = _form(k_neg, shape, spec, dtype)

@@ -28,9 +28,10 @@ import math
 import jax
 import jax.numpy as jnp
 
-__all__ = ["normal", "uniform", "split", "fold_in"]
+__all__ = ["normal", "uniform", "split", "fold_in", "check_key"]
 
 _GOLDEN = 0x9E3779B9
+_RAW_KEY_SHAPE = tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)  # (2,) for threefry
 _SALT = 0x85EBCA6B
 
 
@@ -47,12 +48,28 @@ def _is_typed(key: jax.Array) -> bool:
     return jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
 
 
+def check_key(key, what: str = "key") -> None:
+    """Raise ``ValueError`` unless ``key`` is one JAX PRNG key: a raw ``uint32[2]``
+    (``jax.random.PRNGKey(seed)``) or a typed key scalar (``jax.random.key(seed)``).
+    Works on tracers too (only dtype and shape are looked at)."""
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    if dtype is None or shape is None:
+        raise ValueError(f"{what} = {key!r} is invalid: allowed one JAX PRNG key, "
+                         "jax.random.PRNGKey(seed) or jax.random.key(seed)")
+    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        if shape != ():
+            raise ValueError(f"{what} is a batch of {shape} typed keys: allowed one key (vmap over a batch)")
+        return
+    if dtype != jnp.uint32 or tuple(shape) != _RAW_KEY_SHAPE:
+        raise ValueError(f"{what} has dtype {dtype} and shape {tuple(shape)}: allowed one JAX PRNG key, a raw "
+                         f"uint32{list(_RAW_KEY_SHAPE)} (jax.random.PRNGKey(seed)) or a typed key "
+                         "(jax.random.key(seed)); vmap over a batch of keys")
+
+
 def _words(key: jax.Array) -> jax.Array:
     """The key's uint32 words, shape (k,)."""
-    data = jax.random.key_data(key) if _is_typed(key) else key
-    if data.dtype != jnp.uint32 or data.ndim != 1:
-        raise ValueError(f"expected one PRNG key (uint32[2] or a typed key); got {data.dtype}{list(data.shape)}")
-    return data
+    check_key(key)
+    return jax.random.key_data(key) if _is_typed(key) else key
 
 
 def _seed(key: jax.Array) -> tuple[jax.Array, jax.Array]:

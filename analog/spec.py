@@ -6,10 +6,18 @@ a noise level), and checked on construction. Fields marked ``static()`` (bit
 widths, tile sizes, mode strings) are pytree metadata, so ``jit`` specialises on
 them; every other field is a pytree leaf.
 
-Validation runs when a spec is constructed, on concrete Python / NumPy numbers.
-When JAX (or equinox) rebuilds a spec from traced or stand-in leaves inside
-``jit``, ``vmap`` or a filter, ``__init__`` is bypassed and nothing is checked,
-so a spec is checked once, where the user wrote it.
+Validation runs when a spec is constructed, on every concrete value: Python and
+NumPy numbers, NumPy arrays and concrete JAX arrays alike (every element of an
+array is checked), so ``RRAM(prog_sigma=jnp.array(-1e-6))`` fails as
+``RRAM(prog_sigma=-1e-6)`` does. A string, None (unless the field allows it) or
+another non-number where a number belongs fails too. Only genuinely traced
+values (inside ``jit`` / ``vmap``) are skipped, and when JAX (or equinox) rebuilds
+a spec from traced or stand-in leaves, ``__init__`` is bypassed altogether.
+
+A traced sweep is checked where its values are concrete: build the spec once
+with the whole array of values, ``RRAM(prog_sigma=jnp.array([1e-6, 5e-6]))``,
+which validates every element, then ``vmap`` over the values (or over specs
+built inside the vmap) knowing they are valid.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import numpy as np
 
 T = TypeVar("T")
 
-__all__ = ["spec", "static", "check_range", "check_choice", "is_concrete"]
+__all__ = ["spec", "static", "check_range", "check_choice", "check_pair", "check_finite", "is_concrete", "is_traced"]
 
 
 def static(default: Any = dataclasses.MISSING, **kwargs) -> Any:
@@ -32,14 +40,16 @@ def static(default: Any = dataclasses.MISSING, **kwargs) -> Any:
 
 
 def is_concrete(value: Any) -> bool:
-    """True for a Python or NumPy number (or a concrete NumPy array), False for tracers."""
-    if isinstance(value, (bool, np.bool_)):
+    """True for a Python or NumPy number, a NumPy array or a concrete JAX array;
+    False for tracers (inside jit / vmap) and for anything that is not a number."""
+    if isinstance(value, (bool, np.bool_, numbers.Number, np.ndarray, np.generic)):
         return True
-    if isinstance(value, numbers.Number):
-        return True
-    if isinstance(value, np.ndarray):
-        return True
-    return False
+    return isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
+
+
+def is_traced(value: Any) -> bool:
+    """True for a JAX tracer (a value inside jit / vmap / grad)."""
+    return isinstance(value, jax.core.Tracer)
 
 
 def _fail(cls_name: str, field: str, value: Any, allowed: str) -> None:
@@ -75,9 +85,13 @@ def check_range(
     if integer:
         allowed = "an integer in " + allowed
     for v in values:
-        if not is_concrete(v):
+        if is_traced(v):
             continue
+        if not is_concrete(v) or isinstance(v, (bool, np.bool_)):
+            _fail(name, field, value, allowed + " (a number)")
         arr = np.asarray(v)
+        if not (np.issubdtype(arr.dtype, np.number)) or np.issubdtype(arr.dtype, np.complexfloating):
+            _fail(name, field, value, allowed + " (a real number)")
         if integer and not np.issubdtype(arr.dtype, np.integer):
             _fail(name, field, value, allowed)
         if not np.all(np.isfinite(arr)):
@@ -86,6 +100,32 @@ def check_range(
             _fail(name, field, value, allowed)
         if hi is not None and np.any(arr >= hi if hi_open else arr > hi):
             _fail(name, field, value, allowed)
+
+
+def check_pair(obj: Any, field: str, lo: float | None = None, hi: float | None = None) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``obj.field`` is a ``(low, high)``
+    pair of numbers in ``[lo, hi]`` with ``low <= high``."""
+    value = getattr(obj, field)
+    name = type(obj).__name__
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        _fail(name, field, value, "a (low, high) pair")
+    check_range(obj, field, lo, hi)
+    low, high = value
+    if is_concrete(low) and is_concrete(high) and not np.all(np.asarray(low) <= np.asarray(high)):
+        _fail(name, field, value, "a (low, high) pair with low <= high")
+
+
+def check_finite(name: str, x: Any) -> None:
+    """Raise ``ValueError`` if the concrete array ``x`` holds NaN or inf (an argument
+    called ``name``). Traced values are skipped: under ``jit``, wrap the function with
+    ``jax.experimental.checkify.checkify(f, errors=checkify.float_checks)`` to find
+    where a NaN is made (see the README's "Errors" section)."""
+    if is_traced(x) or not is_concrete(x):
+        return
+    a = np.asarray(x)
+    if np.issubdtype(a.dtype, np.inexact) and not np.all(np.isfinite(a)):
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or inf) of {a.size}: allowed finite numbers")
 
 
 def check_choice(obj: Any, field: str, choices: tuple) -> None:

@@ -30,6 +30,14 @@ scalar MLP (embedding, gates, message, node, position and velocity weights) is
 ``AnalogDense`` on ``spec``: device noise only ever enters invariant channels,
 so the network is exactly E(3)-equivariant on every simulated chip.
 
+Permutations on a noisy chip: programming noise is a property of the chip, so a
+fixed chip without read noise is exactly permutation-equivariant. Read noise is
+drawn per read slot (a row of the batched node or edge array), not per node, so
+relabelling the nodes hands them other draws: one read of a permuted graph is
+not the permuted read, but the outputs are permutation-equivariant in
+distribution. That is physics (a crossbar read does not know which node it
+serves), not a bug.
+
 Graphs are ``jraph.GraphsTuple`` with ``nodes = {"h": (N, F), "x": (N, 3),
 "vel": (N, 3) optional}``, ``edges`` (E, F_e) invariant attributes or None,
 ``senders`` / ``receivers`` (E,) int, ``n_node`` (G,) int; batches come from

@@ -24,6 +24,33 @@ def _config_help(module) -> str:
     return "config keys for --set: " + ", ".join(f"{f.name} (default {f.default!r})" for f in fields)
 
 
+def _seed(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is invalid: allowed an integer >= 0")
+    return value
+
+
+def output_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) and check it is a writable directory, before any
+    work starts; raise ``ConfigError`` naming the problem otherwise."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise ConfigError(f"--out {path}: {part} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".memristax-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"--out {path}: not a writable directory ({err.strerror or err})") from None
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=_config_help(module))
         p.add_argument("--quick", action="store_true", help="the reduced preset (minutes on a laptop CPU)")
         p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<name>/<time>)")
-        p.add_argument("--seed", type=int, default=0, help="seed of data split, init and chips")
+        p.add_argument("--seed", type=_seed, default=0, help="seed of data split, init and chips (an integer >= 0)")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field (repeatable)")
     return parser
@@ -49,12 +76,12 @@ def run_experiment(name: str, args: argparse.Namespace) -> int:
     module = experiments.get(name)
     config = module.Config.quick() if args.quick else module.Config()
     config = apply_overrides(config, args.overrides)
-    out = args.out or Path("runs") / name / time.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = module.run(config, out, seed=args.seed)
+    out = output_dir(args.out or Path("runs") / name / time.strftime("%Y%m%d-%H%M%S"))
+    module.run(config, out, seed=args.seed)
     print(f"{name}: results in {out}")
     for row in study.read_headlines(out):
-        print(f"  [{study.verdict(row['reproduced']):>3}] {row['claim']}: {row['metric']} = {row['value']:.4g}")
+        value = "n/a" if row["value"] is None else f"{row['value']:.4g}"
+        print(f"  [{study.verdict(row['reproduced']):>3}] {row['claim']}: {row['metric']} = {value}")
     return 0
 
 
@@ -72,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "bench":
             run, _ = bench.BENCHMARKS[args.name]
-            run(args.out, quick=args.quick)
+            run(output_dir(args.out), quick=args.quick)
             return 0
         return run_experiment(args.command, args)
     except (ConfigError, DataError, FileNotFoundError) as err:

@@ -17,7 +17,6 @@ Units are the data set's own: MSE is in (position unit)^2.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -27,7 +26,7 @@ import numpy as np
 
 from models.graph import EdgeFn, Topology, batch_graph
 from train import fit as core
-from train.config import check_above_zero, check_positive
+from train.config import config, field
 
 __all__ = ["Samples", "predict", "FitConfig", "FitResult", "mse_fn", "fit"]
 
@@ -64,21 +63,17 @@ def predict(model: nn.Module, variables: dict, packed: jax.Array, senders: jax.A
     return x_out.reshape(x.shape)
 
 
-@dataclasses.dataclass(frozen=True)
+@config
 class FitConfig:
     """Training hyper-parameters (HEGNN's N-body defaults: Adam 5e-4, batch 256, clip 10)."""
 
-    epochs: int = 500
-    batch_size: int = 256
-    learning_rate: float = 5e-4
-    clip_norm: float = 10.0
-    eval_every: int = 5
-    patience: int = 100  # epochs without a better validation MSE before stopping
-    eval_batch: int = 500
-
-    def __post_init__(self):
-        check_positive(self, ("epochs", "batch_size", "eval_every", "patience", "eval_batch"))
-        check_above_zero(self, ("learning_rate", "clip_norm"))
+    epochs: int = field(500, lo=1)
+    batch_size: int = field(256, lo=1)
+    learning_rate: float = field(5e-4, lo=0.0, lo_open=True)
+    clip_norm: float = field(10.0, lo=0.0, lo_open=True)
+    eval_every: int = field(5, lo=1)
+    patience: int = field(100, lo=1)  # epochs without a better validation MSE before stopping
+    eval_batch: int = field(500, lo=1)
 
 
 class FitResult(NamedTuple):

@@ -25,7 +25,7 @@ from analog.converters import ADC, DAC
 from analog.crossbar import CrossbarSpec
 from models.mlp import AnalogMLP
 from train import data, montecarlo, report, study
-from train.config import check_choice, check_positive, check_range, config
+from train.config import config, field
 from train.loop import accuracy, train_classifier
 
 DESCRIPTION = "MLP on digits / MNIST: accuracy vs device noise and PCM drift, digital vs hardware-aware training"
@@ -33,41 +33,25 @@ DESCRIPTION = "MLP on digits / MNIST: accuracy vs device noise and PCM drift, di
 
 @config
 class Config:
-    dataset: str = "digits"
-    data_dir: str | None = None
-    device: str = "rram_20_80"  # programmed-weight preset (analog.presets)
-    drift_device: str = "pcm_aihwkit"  # the drifting preset of the PCM study
-    hidden: int = 0  # 0 = the dataset's default (digits 128, MNIST 256)
-    epochs: int = 60
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    hwa_prog_noise: float = 0.05  # programming noise in training, fraction of the window
-    read_noise: float = 0.02  # relative read noise, training and evaluation
-    noise_levels: tuple[float, ...] = (0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.10)
-    times: tuple[float, ...] = (1.0, 3600.0, 86400.0, 2592000.0, 31536000.0)
-    n_chips: int = 1000
-    chunk_size: int = 250
-    dac_bits: int = 8
-    adc_bits: int = 8
-    adc_fullscale: float = 8.0
-    ckpt_every: int = 10
-
-    def validate(self):
-        check_choice(self, "dataset", tuple(data.DATASETS))
-        check_choice(self, "device", tuple(presets.names("programmed")))
-        check_choice(self, "drift_device", tuple(presets.names("programmed")))
-        check_positive(self, ("epochs", "batch_size", "n_chips", "chunk_size", "ckpt_every"))
-        check_range(self, "dac_bits", 2, 32, integer=True)
-        check_range(self, "adc_bits", 1, 32, integer=True)
-        check_range(self, "hidden", 0, integer=True)
-        check_range(self, "learning_rate", 0.0, lo_open=True)
-        check_range(self, "adc_fullscale", 0.0, lo_open=True)
-        check_range(self, "read_noise", 0.0, 1.0)
-        check_range(self, "noise_levels", 0.0, 0.5)
-        check_range(self, "hwa_prog_noise", 0.0, 0.5)
-        check_range(self, "times", 0.0, lo_open=True)
-        if not self.noise_levels or not self.times:
-            raise ValueError("Config.noise_levels / times is empty: allowed at least one value")
+    dataset: str = field("digits", choices=data.DATASETS)
+    data_dir: str | None = field(None, kind="path")
+    device: str = field("rram_20_80", choices=presets.names("programmed"))  # programmed-weight preset
+    drift_device: str = field("pcm_aihwkit", choices=presets.names("programmed"))  # the PCM study's preset
+    hidden: int = field(0, lo=0)  # 0 = the dataset's default (digits 128, MNIST 256)
+    epochs: int = field(60, lo=1)
+    batch_size: int = field(64, lo=1)
+    learning_rate: float = field(3e-3, lo=0.0, lo_open=True)
+    hwa_prog_noise: float = field(0.05, lo=0.0, hi=0.5)  # programming noise in training, fraction of the window
+    read_noise: float = field(0.02, lo=0.0, hi=1.0)  # relative read noise, training and evaluation
+    noise_levels: tuple[float, ...] = field((0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.10), lo=0.0, hi=0.5, min_len=1)
+    times: tuple[float, ...] = field((1.0, 3600.0, 86400.0, 2592000.0, 31536000.0), lo=0.0, lo_open=True,
+                                     min_len=1)  # s since programming
+    n_chips: int = field(1000, lo=1)
+    chunk_size: int = field(250, lo=1)
+    dac_bits: int = field(8, lo=2, hi=32)
+    adc_bits: int = field(8, lo=1, hi=32)
+    adc_fullscale: float = field(8.0, lo=0.0, lo_open=True)
+    ckpt_every: int = field(10, lo=1)
 
     @classmethod
     def quick(cls) -> "Config":

@@ -27,7 +27,7 @@ from analog.compiler import CompilerSpec, Mapping, check_placement, compile  # n
 from models import cnn  # noqa: E402
 from models.trace import trace  # noqa: E402
 from train import report, study  # noqa: E402
-from train.config import check_choice, check_positive, check_range, config  # noqa: E402
+from train.config import config, field  # noqa: E402
 
 DESCRIPTION = "RRAM edge compiler: crossbar budget sweeps (utilisation, speed-up) for SqueezeNet, MobileNetV3-small, ResNet-18"
 
@@ -40,30 +40,18 @@ _REFERENCE_MIN_CROSSBARS = {"squeezenet": 47, "mobilenetv3_small": 111, "resnet1
 
 @config
 class Config:
-    networks: tuple[str, ...] = ("squeezenet", "mobilenetv3_small", "resnet18")
-    squeezenet_budgets: tuple[int, ...] = (47, 60, 80, 100, 150, 200)
-    mobilenetv3_small_budgets: tuple[int, ...] = (111, 130, 168, 200, 249, 300, 400)
-    resnet18_budgets: tuple[int, ...] = (700, 850, 1000, 1400)
-    image_size: int = 64
-    num_classes: int = 10
-    depthwise_split: int = 5
-    samples: int = 8
-    reference_seed: int = 123
-    search_population: int = 24
-    search_generations: int = 15
-    search_networks: tuple[str, ...] = ("squeezenet", "mobilenetv3_small")
-
-    def validate(self):
-        check_choice(self, "networks", tuple(MODELS))
-        check_choice(self, "search_networks", tuple(MODELS))
-        if not self.networks:
-            raise ValueError("Config.networks = () is invalid: allowed at least one network")
-        for name in self.networks:
-            if not self.budgets(name):
-                raise ValueError(f"Config.{name}_budgets = () is invalid: allowed at least one crossbar budget")
-            check_range(self, f"{name}_budgets", 1, integer=True)
-        check_positive(self, ("image_size", "num_classes", "depthwise_split", "samples",
-                              "search_population", "search_generations"))
+    networks: tuple[str, ...] = field(("squeezenet", "mobilenetv3_small", "resnet18"), choices=MODELS, min_len=1)
+    squeezenet_budgets: tuple[int, ...] = field((47, 60, 80, 100, 150, 200), lo=1, min_len=1)
+    mobilenetv3_small_budgets: tuple[int, ...] = field((111, 130, 168, 200, 249, 300, 400), lo=1, min_len=1)
+    resnet18_budgets: tuple[int, ...] = field((700, 850, 1000, 1400), lo=1, min_len=1)
+    image_size: int = field(64, lo=1)
+    num_classes: int = field(10, lo=1)
+    depthwise_split: int = field(5, lo=1)
+    samples: int = field(8, lo=1)
+    reference_seed: int = field(123, lo=0)
+    search_population: int = field(24, lo=1)
+    search_generations: int = field(15, lo=1)
+    search_networks: tuple[str, ...] = field(("squeezenet", "mobilenetv3_small"), choices=MODELS, min_len=0)
 
     def budgets(self, network: str) -> tuple[int, ...]:
         return getattr(self, f"{network}_budgets")

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from models import graph
 from models.hegnn import PAPER_MODELS, by_name
 from train import graph_positions, report, study
-from train.config import check_above_zero, check_choice, check_positive, check_range, config
+from train.config import check_range, config, field
 from train.data import md17
 
 DESCRIPTION = "HEGNN vs EGNN on MD17 (GMN protocol: heavy atoms, positions 3000 frames ahead)"
@@ -36,30 +36,27 @@ DESCRIPTION = "HEGNN vs EGNN on MD17 (GMN protocol: heavy atoms, positions 3000 
 
 @config
 class Config:
-    molecules: tuple[str, ...] = md17.MOLECULES
-    models: tuple[str, ...] = ("egnn", "hegnn_le3")
-    n_train: int = md17.N_TRAIN  # caps on each split's start frames (the protocol's 500 / 2000 / 2000)
-    n_valid: int = md17.N_VALID
-    n_test: int = md17.N_TEST
-    hidden: int = 64
-    n_layers: int = 4
-    epochs: int = 500  # the HEGNN README's MD17 runs
-    batch_size: int = 100
-    learning_rate: float = 5e-4
-    eval_every: int = 5
-    patience: int = 100
-    data_dir: str | None = None  # directory of {molecule}_dft.npz; None = simulated trajectories
+    molecules: tuple[str, ...] = field(md17.MOLECULES, choices=md17.MOLECULES, min_len=1)
+    models: tuple[str, ...] = field(("egnn", "hegnn_le3"), choices=PAPER_MODELS, min_len=1)
+    # caps on each split's start frames (the protocol's 500 / 2000 / 2000)
+    n_train: int = field(md17.N_TRAIN, lo=1)
+    n_valid: int = field(md17.N_VALID, lo=1)
+    n_test: int = field(md17.N_TEST, lo=1)
+    hidden: int = field(64, lo=1)
+    n_layers: int = field(4, lo=1)
+    epochs: int = field(500, lo=1)  # the HEGNN README's MD17 runs
+    batch_size: int = field(100, lo=1)
+    learning_rate: float = field(5e-4, lo=0.0, lo_open=True)
+    eval_every: int = field(5, lo=1)
+    patience: int = field(100, lo=1)
+    data_dir: str | None = field(None, kind="path")  # directory of {molecule}_dft.npz; None = simulated trajectories
 
     def validate(self):
-        check_positive(self, ("n_train", "n_valid", "n_test", "hidden", "n_layers", "epochs", "batch_size",
-                              "eval_every", "patience"))
-        for field, names in (("molecules", md17.MOLECULES), ("models", PAPER_MODELS)):
-            check_choice(self, field, names)
-            values = getattr(self, field)
-            if not values or len(set(values)) != len(values):
-                raise ValueError(f"Config.{field} = {values!r} is invalid: allowed distinct names from {names}")
+        for name in ("molecules", "models"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"Config.{name} = {values!r} is invalid: allowed distinct names")
         check_range(self, "batch_size", 1, self.n_train, integer=True)
-        check_above_zero(self, ("learning_rate",))
 
     @classmethod
     def quick(cls) -> "Config":

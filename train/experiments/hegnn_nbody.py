@@ -30,7 +30,7 @@ from analog.crossbar import CrossbarSpec
 from models import graph
 from models.hegnn import HEGNN, PAPER_MODELS, by_name
 from train import graph_positions, montecarlo, report, study
-from train.config import check_above_zero, check_choice, check_positive, check_range, config
+from train.config import check_choice, check_range, config, field
 from train.data import geometry, nbody
 
 DESCRIPTION = "HEGNN vs EGNN on charged N-body (5-100 bodies); Monte Carlo of the MSE over RRAM chips"
@@ -40,46 +40,33 @@ MODELS = PAPER_MODELS
 
 @config
 class Config:
-    bodies: tuple[int, ...] = (5, 20, 50, 100)
-    models: tuple[str, ...] = MODELS
-    n_train: int = 5000
-    n_valid: int = 2000
-    n_test: int = 2000
-    hidden: int = 64
-    n_layers: int = 4
-    epochs: int = 300
-    batch_size: int = 256
-    learning_rate: float = 5e-4
-    eval_every: int = 5
-    patience: int = 100
+    bodies: tuple[int, ...] = field((5, 20, 50, 100), lo=2, min_len=1)
+    models: tuple[str, ...] = field(MODELS, choices=MODELS, min_len=1)
+    n_train: int = field(5000, lo=1)
+    n_valid: int = field(2000, lo=1)
+    n_test: int = field(2000, lo=1)
+    hidden: int = field(64, lo=1)
+    n_layers: int = field(4, lo=1)
+    epochs: int = field(300, lo=1)
+    batch_size: int = field(256, lo=1)
+    learning_rate: float = field(5e-4, lo=0.0, lo_open=True)
+    eval_every: int = field(5, lo=1)
+    patience: int = field(100, lo=1)
     # the analogue study (on the largest HEGNN trained at the fewest bodies)
-    chip_model: str = "hegnn_le3"
-    device: str = "rram_20_80"  # programmed-weight preset (analog.presets)
-    n_chips: int = 1000
-    chunk_size: int = 100
-    mc_test: int = 500  # test samples per chip
-    prog_noise: float = 0.02  # programming noise, fraction of the 60 uS window
-    read_noise: float = 0.01  # relative read noise
-    dac_bits: int = 10
-    adc_bits: int = 10
-    cache_dir: str | None = None  # where simulated data sets are cached (npz)
+    chip_model: str = field("hegnn_le3", choices=MODELS)
+    device: str = field("rram_20_80", choices=presets.names("programmed"))  # programmed-weight preset
+    n_chips: int = field(1000, lo=1)
+    chunk_size: int = field(100, lo=1)
+    mc_test: int = field(500, lo=1)  # test samples per chip
+    prog_noise: float = field(0.02, lo=0.0, hi=1.0, hi_open=True)  # programming noise, fraction of the window
+    read_noise: float = field(0.01, lo=0.0, hi=1.0, hi_open=True)  # relative read noise
+    dac_bits: int = field(10, lo=2, hi=32)
+    adc_bits: int = field(10, lo=1, hi=32)
+    cache_dir: str | None = field(None, kind="path")  # where simulated data sets are cached (npz)
 
     def validate(self):
-        check_positive(self, ("hidden", "n_layers", "n_train", "n_valid", "n_test", "epochs", "batch_size",
-                              "eval_every", "patience", "n_chips", "chunk_size", "mc_test"))
-        check_range(self, "dac_bits", 2, 32, integer=True)
-        check_range(self, "adc_bits", 1, 32, integer=True)
-        if not self.bodies:
-            raise ValueError("Config.bodies = () is invalid: allowed one or more integers >= 2")
-        check_range(self, "bodies", 2, integer=True)
-        check_choice(self, "models", MODELS)
-        if not self.models:
-            raise ValueError(f"Config.models = () is invalid: allowed one or more of {MODELS}")
         check_choice(self, "chip_model", self.models)
-        check_choice(self, "device", tuple(presets.names("programmed")))
-        check_above_zero(self, ("learning_rate",))
-        check_range(self, "prog_noise", 0.0, 1.0, hi_open=True)
-        check_range(self, "read_noise", 0.0, 1.0, hi_open=True)
+        check_range(self, "batch_size", 1, self.n_train, integer=True)
 
     @classmethod
     def quick(cls) -> "Config":

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from models.hegnn import EGNN, HEGNN, EquivariantClassifier
 from train import report, study
-from train.config import check_above_zero, check_choice, check_positive, check_range, config
+from train.config import config, field
 from train.data import symmetric
 from train.fit import fit
 
@@ -44,25 +44,17 @@ _THEOREM_LMAX = 14
 
 @config
 class Config:
-    structures: tuple[str, ...] = symmetric.STRUCTURE_NAMES
-    max_degree: int = 6  # single-degree models l = 1..max_degree, plus HEGNN<=max_degree
-    hidden: int = 32
-    n_layers: int = 1
-    seeds: int = 10
-    steps: int = 200
-    learning_rate: float = 1e-3
-    adam_eps: float = 1e-6  # above float32 rounding of the pooled features (see train_pairs)
-    perturbed_structure: str = "tetrahedron"
-    perturbations: tuple[float, ...] = (0.01, 0.05, 0.1, 0.5)  # jitter, fraction of the mean radius; () = off
-
-    def validate(self):
-        check_positive(self, ("max_degree", "hidden", "n_layers", "seeds", "steps"))
-        check_choice(self, "structures", symmetric.STRUCTURE_NAMES)
-        if not self.structures:
-            raise ValueError(f"Config.structures = () is invalid: allowed one or more of {symmetric.STRUCTURE_NAMES}")
-        check_choice(self, "perturbed_structure", symmetric.STRUCTURE_NAMES)
-        check_range(self, "perturbations", 0.0, lo_open=True)
-        check_above_zero(self, ("learning_rate", "adam_eps"))
+    structures: tuple[str, ...] = field(symmetric.STRUCTURE_NAMES, choices=symmetric.STRUCTURE_NAMES, min_len=1)
+    max_degree: int = field(6, lo=1)  # single-degree models l = 1..max_degree, plus HEGNN<=max_degree
+    hidden: int = field(32, lo=1)
+    n_layers: int = field(1, lo=1)
+    seeds: int = field(10, lo=1)
+    steps: int = field(200, lo=1)
+    learning_rate: float = field(1e-3, lo=0.0, lo_open=True)
+    adam_eps: float = field(1e-6, lo=0.0, lo_open=True)  # above float32 rounding of the pooled features (see train_pairs)
+    perturbed_structure: str = field("tetrahedron", choices=symmetric.STRUCTURE_NAMES)
+    perturbations: tuple[float, ...] = field((0.01, 0.05, 0.1, 0.5), lo=0.0, lo_open=True,
+                                             min_len=0)  # jitter, fraction of the mean radius; () = off
 
     @classmethod
     def quick(cls) -> "Config":

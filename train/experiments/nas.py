@@ -24,7 +24,7 @@ from analog.compiler import CompilerSpec, compile  # noqa: E402
 from models import ofa  # noqa: E402
 from models.trace import trace  # noqa: E402
 from train import data, nas, report, study  # noqa: E402
-from train.config import check_choice, check_positive, check_range, config  # noqa: E402
+from train.config import config, field  # noqa: E402
 
 DESCRIPTION = "RRAM-aware NAS: OFA MobileNetV3-small supernet + NSGA-II, accuracy vs speed-up on a crossbar budget"
 
@@ -33,28 +33,20 @@ DESCRIPTION = "RRAM-aware NAS: OFA MobileNetV3-small supernet + NSGA-II, accurac
 class Config:
     # full run: MNIST sample at 16 x 16, half-width supernet (on a 2-core CPU about 40 min;
     # width 1.0 at 32 x 32 is the paper's space and wants a GPU)
-    dataset: str = "mnist_sample"
-    data_dir: str | None = None
-    image_size: int = 16
-    width: float = 0.5
-    epochs: int = 8
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    random_subnets: int = 1
-    calibration_images: int = 256
-    valid_fraction: float = 0.2  # of the training images: the search scores accuracy on them, never on test
-    budget: int = 110          # crossbars; 168 in the paper at width 1.0
-    compile_size: int = 64
-    population: int = 16
-    generations: int = 10
-
-    def validate(self):
-        check_choice(self, "dataset", tuple(data.DATASETS))
-        check_positive(self, ("image_size", "epochs", "batch_size", "random_subnets", "calibration_images",
-                              "budget", "compile_size", "population", "generations"))
-        check_range(self, "width", 0.0, 1.0, lo_open=True)
-        check_range(self, "valid_fraction", 0.0, 1.0, lo_open=True, hi_open=True)
-        check_range(self, "learning_rate", 0.0, lo_open=True)
+    dataset: str = field("mnist_sample", choices=data.DATASETS)
+    data_dir: str | None = field(None, kind="path")
+    image_size: int = field(16, lo=1)
+    width: float = field(0.5, lo=0.0, hi=1.0, lo_open=True)
+    epochs: int = field(8, lo=1)
+    batch_size: int = field(32, lo=1)
+    learning_rate: float = field(3e-3, lo=0.0, lo_open=True)
+    random_subnets: int = field(1, lo=1)
+    calibration_images: int = field(256, lo=1)
+    valid_fraction: float = field(0.2, lo=0.0, hi=1.0, lo_open=True, hi_open=True)  # the search's accuracy split
+    budget: int = field(110, lo=1)          # crossbars; 168 in the paper at width 1.0
+    compile_size: int = field(64, lo=1)
+    population: int = field(16, lo=1)
+    generations: int = field(10, lo=1)
 
     @classmethod
     def quick(cls) -> "Config":
