@@ -29,7 +29,7 @@ from analog.cam import CAMSpec
 from analog.converters import ADC, DAC
 from analog.cost import MacroCosts
 from analog.crossbar import CrossbarSpec
-from analog.device import RRAM
+from analog.device import G_HRS, G_LRS, RRAM, TAOX_FORMED_STD
 from analog.integrator import IntegratorSpec
 
 __all__ = ["ROLES", "Preset", "PRESETS", "get", "spec", "names", "describe"]
@@ -69,6 +69,16 @@ def _preset(name: str, description: str, roles: tuple[str, ...], source: str, ma
          "README (512 x 512 TaOx, 14-bit ADS8324 ADCs); [assumed] RESET state and 6-bit inputs")
 def _taox_random():
     return CrossbarSpec(device=RRAM.taox_40nm_random(), dac=DAC(6), adc=ADC(14, fullscale=64.0))
+
+
+@_preset("taox_40nm_programmed", "the 40 nm TaOx cells with trained weights written open loop onto the "
+         "2-60 uS HRS-LRS window: 5.32 uS programming noise, 2 % read noise, 6-bit DAC, 14-bit ADC", ("programmed",),
+         "[inferred] programming noise = the formed-state spread of the same cells (DEPLM utility/utils.py, "
+         "sigma 5.32 uS); window analog.device.G_HRS / G_LRS; converters as taox_40nm_random; the edge-pruning "
+         "paper's measured programming errors are not public")
+def _taox_programmed():
+    device = RRAM(g_min=G_HRS, g_max=G_LRS, clip_window=True, prog_sigma=TAOX_FORMED_STD, read_sigma_rel=0.02)
+    return CrossbarSpec(device=device, dac=DAC(6), adc=ADC(14, fullscale=64.0))
 
 
 @_preset("rram_20_80", "programmed analogue RRAM: 20-80 uS window, 2 uS programming noise, 2 % read noise, "
@@ -144,4 +154,4 @@ def names(role: str | None = None) -> list[str]:
 
 def describe() -> str:
     """One line per preset: name, roles, description."""
-    return "\n".join(f"{p.name:<18} {','.join(p.roles):<20} {p.description}" for p in map(get, PRESETS))
+    return "\n".join(f"{p.name:<22} {','.join(p.roles):<20} {p.description}" for p in map(get, PRESETS))

@@ -292,7 +292,8 @@ def fit(loss_fn: Callable, variables: dict, optimizer: optax.GradientTransformat
         for callback in callbacks:
             state = callback(epoch + 1, state, {"loss": loss, **metrics}) or state
         stop = tracker.update(epoch + 1, loss, metrics, state)
-        bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", **{k: f"{float(np.mean(v)):.4g}" for k, v in metrics.items()})
+        shown = {"loss": loss, **{(f"valid_{k}" if k == "loss" else k): v for k, v in metrics.items()}}
+        bar.set_postfix({k: f"{float(np.mean(v)):.4g}" for k, v in shown.items()})
         last = stop or epoch + 1 == epochs
         if checkpoints is not None:
             checkpoints.save(epoch + 1, (state, tracker.best), tracker.dump(), force=last)

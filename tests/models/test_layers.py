@@ -317,3 +317,84 @@ def test_masked_rnn_cell_reads_one_chip_at_every_time_step():
     # and without a stored chip the program key forms the same chip at every step
     again = jax.jit(lambda v: rnn.apply(v, xs, rngs={"program": jax.random.PRNGKey(2)}))(variables)
     np.testing.assert_allclose(again, hs, rtol=1e-5, atol=1e-5)
+
+
+def test_reprogramming_limiter_on_a_hand_worked_score_sequence():
+    # keep 2 of 4, limit 0.1: an edge keeps its bit while its |score| moves less than 10 %
+    s0, s1, s2 = (jnp.array(v) for v in ([4.0, 3.0, 2.0, 1.0], [4.0, 2.9, 3.1, 1.0], [4.0, 2.0, 3.1, 1.0]))
+    m0 = layers.topk_mask(s0, 0.5)
+    np.testing.assert_array_equal(m0, [1, 1, 0, 0])
+    m1 = layers.limited_mask(s0, s1, m0, 0.5, 0.1)  # top-2 is now {0, 2}; edge 1 moved 3 %: held
+    np.testing.assert_array_equal(m1, [1, 1, 1, 0])
+    m2 = layers.limited_mask(s1, s2, m1, 0.5, 0.1)  # edge 1 moved 31 %: follows top-2 and drops
+    np.testing.assert_array_equal(m2, [1, 0, 1, 0])
+    np.testing.assert_array_equal(layers.limited_mask(s1, s2, m0, 0.5, 0.0), layers.topk_mask(s2, 0.5))
+    # a zero previous score always follows top-k (its relative change is infinite)
+    np.testing.assert_array_equal(layers.limited_mask(jnp.zeros(4), s1, m0, 0.5, 0.5), [1, 0, 1, 0])
+
+
+def test_limited_mask_layer_counts_flips_and_reads_the_stored_mask_outside_training():
+    layer = MaskedRandomDense(2, spec=RANDOM.ideal(), keep=0.5, limit_flips=True, scale="none")
+    x = jnp.ones((1, 2))
+    rngs = {"program": KEY, "read": KEY}
+    variables = layer.init({"params": KEY}, x)
+    set_scores = lambda v, s: {**v, "params": {"scores": jnp.asarray(s).reshape(2, 2)}}
+    variables = set_scores(variables, [4.0, 3.0, 2.0, 1.0])
+    variables = {**variables, "mask": {**variables["mask"], "bits": jnp.array([[1.0, 1.0], [0.0, 0.0]]),
+                                       "scores": variables["params"]["scores"], "limit": jnp.asarray(0.1)}}
+    state = variables
+    for scores in ([4.0, 2.9, 3.1, 1.0], [4.0, 2.0, 3.1, 1.0]):  # the hand-worked sequence: one flip each
+        state = set_scores(state, scores)
+        _, updated = layer.apply(state, x, rngs=rngs, mutable=["mask"])
+        state = {**state, **updated}
+    np.testing.assert_array_equal(state["mask"]["bits"].reshape(-1), [1, 0, 1, 0])
+    assert float(state["mask"]["flips"]) == 2.0
+    # evaluation (mask not mutable) reads the stored bits, not a fresh top-k of the scores
+    stored = set_scores(state, [0.0, 0.0, 9.0, 9.0])
+    pair = forming.random_pair(layers.program_key(layer.bind(stored, rngs=rngs)), (1, 2, 2), RANDOM.device)
+    w = np.asarray(pair.g_pos - pair.g_neg)[0]
+    w = np.where(np.asarray(state["mask"]["bits"]) > 0, w, np.asarray(pair.reset_pos - pair.reset_neg)[0])
+    expected = x @ w / (layers._pair_std(RANDOM) * np.sqrt(0.5 * 2))
+    np.testing.assert_allclose(layer.apply(stored, x, rngs=rngs), expected, rtol=1e-5)
+    # gradients still reach the scores straight through the stored mask
+    grads = jax.grad(lambda p: jnp.sum(layer.apply({**stored, "params": p}, x, rngs=rngs)))(stored["params"])
+    assert float(jnp.abs(grads["scores"]).sum()) > 0
+
+
+def test_hardware_pruned_path_equals_the_software_mask_when_noise_is_off_and_reset_reads_zero():
+    off = CrossbarSpec(device=RRAM.taox_40nm_random(read_sigma_rel=0.0, reset_mean=0.0, reset_std=0.0))
+    x = jax.random.uniform(KEY, (3, 7, 7, 2))
+    hardware = MaskedRandomConv(5, (3, 3), spec=off, keep=0.4, prune_to="reset", name="c")
+    software = MaskedRandomConv(5, (3, 3), spec=off, keep=0.4, prune_to="zero", name="c")
+    variables = hardware.init({"params": KEY}, x)
+    rngs = {"program": jax.random.PRNGKey(3), "read": KEY}
+    chip = program_chip(hardware, variables, rngs["program"], x)
+    np.testing.assert_allclose(hardware.apply({**variables, "chip": chip}, x, rngs=rngs),
+                               software.apply(variables, x, rngs=rngs), rtol=1e-5, atol=1e-6)
+
+
+def test_topk_gradient_goes_through_the_magnitude_ranking():
+    # edge-popup ranks |scores|: wanting an edge more (dL/dmask < 0) must grow |score|,
+    # so a negative score's gradient has the opposite sign of a positive one's
+    scores = jnp.array([[2.0, -1.5], [0.5, -0.2]])
+    weight = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    grad = jax.grad(lambda s: jnp.sum(layers.topk_mask(s, 0.5) * weight))(scores)
+    np.testing.assert_array_equal(grad, weight * jnp.sign(scores))
+    # a few steps of gradient descent on the scores keep the edges that lower the loss
+    target = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    loss = lambda s: jnp.sum((layers.topk_mask(s, 0.5) - target) ** 2)
+    s = jnp.array([[-0.4, 1.0], [0.9, 0.3]])
+    for _ in range(20):
+        s = s - 0.1 * jax.grad(loss)(s)
+    np.testing.assert_array_equal(layers.topk_mask(s, 0.5), target)
+
+
+@pytest.mark.parametrize("kernel_size,strides,padding", [((3, 3), (1, 1), "SAME"), ((3, 2), (2, 1), "VALID"),
+                                                         ((2, 2), (2, 2), "SAME"), ((3, 3), (1, 2), ((1, 0), (2, 1))),
+                                                         ((5,), (2,), "SAME")])
+def test_im2col_equals_lax_patches(kernel_size, strides, padding):
+    shape = (2, 11, 3) if len(kernel_size) == 1 else (2, 9, 8, 3)
+    x = jax.random.normal(KEY, shape)
+    dims = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}[len(kernel_size)]
+    ref = jax.lax.conv_general_dilated_patches(x, kernel_size, strides, padding, dimension_numbers=dims)
+    np.testing.assert_array_equal(layers._im2col(x, kernel_size, strides, padding), ref)

@@ -61,7 +61,8 @@ def test_nas_experiment_small_run(tmp_path):
 
     from train.experiments import nas as nas_experiment
 
-    cfg = dataclasses.replace(nas_experiment.Config.quick(), epochs=2, population=6, generations=3)
+    cfg = dataclasses.replace(nas_experiment.Config.quick(), epochs=2, population=4, generations=2,
+                              random_subnets=1, calibration_images=64)
     metrics = nas_experiment.run(cfg, tmp_path, seed=0)
     for prefix in ("nsga2/", "random/"):
         for key in ("pareto_size", "best_acc", "best_speedup_vs_isaac", "acc_at_best_speedup",
