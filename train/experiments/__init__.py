@@ -13,6 +13,7 @@ EXPERIMENTS = {
     "hegnn-toy": "train.experiments.hegnn_toy",
     "hegnn-nbody": "train.experiments.hegnn_nbody",
     "hegnn-md17": "train.experiments.hegnn_md17",
+    "edge-pruning-fmnist": "train.experiments.edge_pruning_fmnist",
 }
 
 

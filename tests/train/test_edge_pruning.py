@@ -1,0 +1,32 @@
+import dataclasses
+import json
+
+import numpy as np
+
+from tests.train.contract import assert_contract
+from train.experiments import edge_pruning_fmnist
+
+
+def test_small_run_writes_the_contract_and_a_mask_is_worth_its_chip_only(tmp_path):
+    cfg = dataclasses.replace(edge_pruning_fmnist.Config.quick(), train_images=1200, test_images=200, epochs=3,
+                              n_chips=3, n_reads=2, prog_noise_us=(2.0, 20.0),
+                              read_noise_levels=(0.02,), limit_steps=2)
+    metrics = edge_pruning_fmnist.run(cfg, tmp_path, seed=0)
+    for key in ("acc/software", "acc/programmed/median", "acc/pruned/median", "energy/programmed",
+                "energy/pruned", "flips/total"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["acc/software"] > 0.85
+    assert metrics["acc/pruned/median"] > 0.6  # 10 classes: chance is 0.1
+    # programming noise degrades trained weights; the random network never writes a weight
+    assert metrics["acc/programmed/prog20us/median"] < metrics["acc/programmed/prog2us/median"] - 0.2
+    assert metrics["acc/pruned/median"] > metrics["acc/programmed/prog20us/median"]
+    # a mask chosen for one chip's conductances is a random network on another chip
+    assert metrics["acc/pruned_cross_chip/median"] < 0.3
+    # the masks cost fewer write pulses than writing every trained weight
+    assert 0 < metrics["pulses/pruned"] < metrics["pulses/programmed"]
+    assert metrics["energy/pruned_program"] < metrics["energy/programmed_program"]
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["config"]["programmed_device"] == "taox_40nm_programmed"
+    for plot in ("acc_vs_read_noise.png", "acc_vs_programming_noise.png", "mask_flips.png"):
+        assert (tmp_path / plot).stat().st_size > 10_000
+    assert_contract("edge-pruning-fmnist", tmp_path, metrics)
