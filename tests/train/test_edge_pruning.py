@@ -2,11 +2,13 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from tests.train.contract import assert_contract
 from train.experiments import edge_pruning_fmnist
 
 
+@pytest.mark.slow
 def test_small_run_writes_the_contract_and_a_mask_is_worth_its_chip_only(tmp_path):
     cfg = dataclasses.replace(edge_pruning_fmnist.Config.quick(), train_images=1200, test_images=200, epochs=3,
                               n_chips=3, n_reads=2, prog_noise_us=(2.0, 20.0),
