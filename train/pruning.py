@@ -22,8 +22,8 @@ import numpy as np
 
 from models.layers import MASK, PULSES_PER_FLIP
 
-__all__ = ["mask_layers", "set_limit", "mask_flips_total", "kept_fraction", "mask_pulses", "limit_extra",
-           "limit_schedule"]
+__all__ = ["mask_layers", "set_limit", "mask_flips_total", "kept_fraction", "mask_pulses", "flips_extra",
+           "record_flips", "limit_extra", "limit_schedule"]
 
 
 def _named(tree: Any, name: str, fn: Callable) -> Any:
@@ -85,6 +85,18 @@ def mask_pulses(collections: dict, keep: float) -> jax.Array:
     sizes = [layer["bits"].size // max(1, layer["flips"].size) for layer in layers]
     initial = sum(n - max(1, round(keep * n)) for n in sizes)  # the complement of topk_mask's count
     return PULSES_PER_FLIP * (initial + mask_flips_total(collections))
+
+
+def flips_extra(epochs: int) -> dict:
+    """The initial ``fit(extra=...)`` entry of ``record_flips``: (epochs,) zeros."""
+    return {"flips": jnp.zeros((epochs,), jnp.float32)}
+
+
+def record_flips(epoch, state, metrics):
+    """A ``fit`` callback: the running flip total after ``epoch`` into ``state.extra["flips"]``
+    (per run with a run axis), for flips-per-epoch plots; resumes exactly."""
+    total = mask_flips_total(state.collections)
+    return state.replace(extra={**state.extra, "flips": state.extra["flips"].at[..., epoch - 1].set(total)})
 
 
 def limit_extra() -> dict:

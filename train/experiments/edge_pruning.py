@@ -175,28 +175,17 @@ def train_pruned(task: Task, cfg, ds: Dataset, seed: int, out_dir: Path):
     total = steps_per_epoch(len(ds.x_train), cfg.batch_size) * cfg.epochs
     optimizer = make_optimizer("sgd", cfg.score_lr, schedule="cosine", total_steps=total,
                                momentum=cfg.score_momentum, weight_decay=cfg.score_weight_decay)
-    flips = _flips_per_epoch(cfg.epochs)
     result = fit(classifier_loss(model, mutable=("batch_stats", "mask"), train=True), variables, optimizer,
                  epochs=cfg.epochs, data=(ds.x_train, ds.y_train), batch_size=cfg.batch_size, rng="fixed_chip",
                  seed=seed, program_key=keys, trainable=("scores",), evaluate=_evaluate(model, task.score),
                  eval_data=(ds.x_valid, ds.y_valid), monitor="score", mode="max", runs=runs,
-                 run_axes=("variables", "program_key"), extra={**pruning.limit_extra(), "flips": flips},
+                 run_axes=("variables", "program_key"),
+                 extra={**pruning.limit_extra(), **pruning.flips_extra(cfg.epochs)},
                  callbacks=(pruning.limit_schedule(cfg.limit_start, cfg.limit_stop, cfg.limit_steps, "score"),
-                            _record_flips),
+                            pruning.record_flips),
                  restore_best=False, ckpt_dir=out_dir / "ckpt_pruned", ckpt_every=cfg.ckpt_every,
                  desc=f"edge-popup on {runs} chips")
     return result.variables, keys, result
-
-
-def _flips_per_epoch(epochs: int) -> jax.Array:
-    return jnp.zeros((epochs,), jnp.float32)
-
-
-def _record_flips(epoch, state, metrics):
-    """Store the running flip total of each run after ``epoch`` (state.extra["flips"])."""
-    total = pruning.mask_flips_total(state.collections)
-    flips = state.extra["flips"]
-    return state.replace(extra={**state.extra, "flips": flips.at[..., epoch - 1].set(total)})
 
 
 # ---------------------------------------------------------------------------- evaluation
