@@ -13,7 +13,8 @@ import optax
 
 from train.fit import fit, make_optimizer
 
-__all__ = ["cross_entropy", "accuracy", "classifier_loss", "classifier_metrics", "train_classifier"]
+__all__ = ["cross_entropy", "accuracy", "pixel_cross_entropy", "roc_auc", "average_precision",
+           "classifier_loss", "classifier_metrics", "train_classifier"]
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -24,6 +25,44 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Fraction of rows of ``logits`` (B, C) whose argmax is the label (B,)."""
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+
+
+def pixel_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy over the scored pixels: ``logits`` (..., C), integer
+    ``labels`` (...) where a negative label (outside the field of view) is ignored."""
+    valid = labels >= 0
+    per_pixel = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.where(valid, labels, 0))
+    return jnp.sum(per_pixel * valid) / jnp.maximum(jnp.sum(valid), 1)
+
+
+def _count_at_least(sorted_values: jax.Array, thresholds: jax.Array) -> jax.Array:
+    """How many of ``sorted_values`` (ascending) are >= each threshold."""
+    return sorted_values.size - jnp.searchsorted(sorted_values, thresholds, side="left")
+
+
+def roc_auc(scores: jax.Array, labels: jax.Array) -> jax.Array:
+    """Area under the ROC curve of ``scores`` (any shape) for ``labels`` (same shape;
+    1 positive, 0 negative, negative labels ignored): P(positive > negative) + 1/2
+    P(tie), equal to scikit-learn's ``roc_auc_score`` on the scored entries."""
+    scores, labels = scores.ravel(), labels.ravel()
+    pos, neg = labels == 1, labels == 0
+    neg_sorted = jnp.sort(jnp.where(neg, scores, jnp.inf))
+    below = jnp.searchsorted(neg_sorted, scores, side="left")
+    ties = jnp.searchsorted(neg_sorted, scores, side="right") - below
+    wins = jnp.sum(jnp.where(pos, below + 0.5 * ties, 0.0))
+    return wins / (jnp.sum(pos) * jnp.sum(neg))
+
+
+def average_precision(scores: jax.Array, labels: jax.Array) -> jax.Array:
+    """Area under the precision-recall curve as scikit-learn's ``average_precision_score``
+    (sum over thresholds of the recall step times the precision): the mean over
+    positives of the precision at the positive's score. Labels as ``roc_auc``."""
+    scores, labels = scores.ravel(), labels.ravel()
+    pos, scored = labels == 1, labels >= 0
+    pos_sorted = jnp.sort(jnp.where(pos, scores, -jnp.inf))
+    all_sorted = jnp.sort(jnp.where(scored, scores, -jnp.inf))
+    precision = _count_at_least(pos_sorted, scores) / jnp.maximum(_count_at_least(all_sorted, scores), 1)
+    return jnp.sum(jnp.where(pos, precision, 0.0)) / jnp.sum(pos)
 
 
 def classifier_loss(model: nn.Module, loss: Callable = cross_entropy, mutable: Sequence[str] = (),

@@ -361,6 +361,37 @@ def test_limited_mask_layer_counts_flips_and_reads_the_stored_mask_outside_train
     assert float(jnp.abs(grads["scores"]).sum()) > 0
 
 
+class _ThreeSteps(nn.Module):
+    """One limited layer called three times in an apply (an unrolled recurrence)."""
+
+    @nn.compact
+    def __call__(self, x):
+        layer = MaskedRandomDense(2, spec=RANDOM.ideal(), keep=0.5, limit_flips=True, scale="none", name="w")
+        for _ in range(3):
+            x = layer(x)
+        return x
+
+
+def test_a_limited_mask_called_at_every_time_step_updates_once_per_apply():
+    x = jnp.ones((1, 2))
+    rngs = {"program": KEY, "read": KEY}
+    once = MaskedRandomDense(2, spec=RANDOM.ideal(), keep=0.5, limit_flips=True, scale="none")
+    flips = {}
+    for name, model in (("once", once), ("three", _ThreeSteps())):
+        variables = model.init({"params": KEY}, x)
+        scores = jax.tree.map(lambda s: jnp.asarray([[4.0, 3.0], [2.0, 1.0]]), variables["params"])
+        start = {"bits": jnp.asarray([[1.0, 1.0], [0.0, 0.0]]), "scores": jnp.asarray([[4.0, 3.0], [2.0, 1.0]]),
+                 "limit": jnp.asarray(0.0), "flips": jnp.asarray(0.0)}
+        state = {**variables, "params": scores,
+                 "mask": jax.tree.map(lambda _: start, variables["mask"], is_leaf=lambda d: "bits" in d)}
+        for moved in ([[4.0, 2.0], [3.1, 1.0]], [[1.0, 2.0], [3.1, 4.0]]):
+            state = {**state, "params": jax.tree.map(lambda s: jnp.asarray(moved), state["params"])}
+            _, updated = model.apply(state, x, rngs=rngs, mutable=["mask"])
+            state = {**state, **updated}
+        flips[name] = [float(m["flips"]) for m in jax.tree.leaves(state["mask"], is_leaf=lambda d: "flips" in d)]
+    assert flips["once"] == flips["three"] == [4.0]  # limit 0: two bits move at each of the two updates
+
+
 def test_hardware_pruned_path_equals_the_software_mask_when_noise_is_off_and_reset_reads_zero():
     off = CrossbarSpec(device=RRAM.taox_40nm_random(read_sigma_rel=0.0, reset_mean=0.0, reset_std=0.0))
     x = jax.random.uniform(KEY, (3, 7, 7, 2))

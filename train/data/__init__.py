@@ -13,10 +13,12 @@ from .batching import batches, epoch_batches, shuffled_batches
 from .cifar import load_cifar10
 from .dataset import DataError, Dataset
 from .idx import load_mnist_idx, read_idx
+from .fundus import load_drive, load_synthetic_fundus
 from .images import load_digits, load_mnist_sample
+from .speech import load_fsdd, load_spoken_digits
 
-EMBEDDED = ("digits", "mnist_sample")
-ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10")
+EMBEDDED = ("digits", "mnist_sample", "spoken_digits", "synthetic_fundus")
+ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10", "fsdd", "drive")
 DATASETS = EMBEDDED + ON_DISK
 
 
@@ -29,9 +31,12 @@ def load(
 ) -> Dataset:
     """Load a data set by name (one of `DATASETS`).
 
-    "digits" and "mnist_sample" ship with installed packages and take no
-    `data_dir`; "mnist_idx" and "fashion_mnist_idx" read the four standard IDX
-    files from `data_dir`, "cifar10" the python-pickle release. See the
+    "digits" and "mnist_sample" ship with installed packages, "spoken_digits" and
+    "synthetic_fundus" with this one (made offline / generated); they take no
+    `data_dir`. "mnist_idx" and "fashion_mnist_idx" read the four standard IDX
+    files from `data_dir`, "cifar10" the python-pickle release, "fsdd" a folder of
+    Free Spoken Digit Dataset wav files, "drive" the DRIVE retinal-vessel release
+    (vessel segmentation: labels are per-pixel masks, -1 outside the field of view). See the
     individual loaders for shapes and ranges. `valid_fraction` > 0 moves that
     fraction of the training images to a validation split (`Dataset.with_validation`).
     """
@@ -47,12 +52,20 @@ def _load(name, data_dir, seed, flatten) -> Dataset:
             raise DataError(f"data set {name!r} is read from disk: pass data_dir (--set data_dir=PATH)")
         if name == "cifar10":
             return load_cifar10(data_dir, flatten=flatten)
+        if name == "fsdd":
+            return load_fsdd(data_dir)
+        if name == "drive":
+            return load_drive(data_dir)
         return load_mnist_idx(data_dir, seed=seed, flatten=flatten, name=name)
     if data_dir is not None:
         raise DataError(
             f"data set {name!r} is embedded and takes no data_dir; "
             f"on-disk data sets are: {', '.join(ON_DISK)}"
         )
+    if name == "spoken_digits":
+        return load_spoken_digits()
+    if name == "synthetic_fundus":
+        return load_synthetic_fundus(seed=seed)
     loader = load_digits if name == "digits" else load_mnist_sample
     return loader(seed=seed, flatten=flatten)
 
@@ -66,6 +79,10 @@ __all__ = [
     "load",
     "load_cifar10",
     "load_digits",
+    "load_drive",
+    "load_fsdd",
+    "load_spoken_digits",
+    "load_synthetic_fundus",
     "load_mnist_idx",
     "load_mnist_sample",
     "read_idx",

@@ -56,7 +56,8 @@ class Dataset:
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"valid_fraction = {fraction!r} is invalid: allowed (0, 1)")
         x_tr, x_va, y_tr, y_va = train_test_split(self.x_train, self.y_train, test_size=fraction,
-                                                  random_state=seed, stratify=self.y_train)
+                                                  random_state=seed,
+                                                  stratify=self.y_train if self.y_train.ndim == 1 else None)
         return Dataset(x_tr, y_tr, self.x_test, self.y_test, self.name, self.n_classes, x_va, y_va)
 
     @property

@@ -14,6 +14,8 @@ EXPERIMENTS = {
     "hegnn-nbody": "train.experiments.hegnn_nbody",
     "hegnn-md17": "train.experiments.hegnn_md17",
     "edge-pruning-fmnist": "train.experiments.edge_pruning_fmnist",
+    "edge-pruning-speech": "train.experiments.edge_pruning_speech",
+    "edge-pruning-drive": "train.experiments.edge_pruning_drive",
 }
 
 

@@ -15,8 +15,9 @@ One run compares, on simulated devices:
    every chip's mask read on the next chip (why the method is per chip).
 
 Energy: programming + one pass over the test set, from the cost model: (2)
-writes every weight (the comparator's pulses: open loop one per cell, or the
-write-and-verify count), (3) RESETs the pruned half once and every mask flip.
+writes every weight with write-and-verify (``verify_spec``: the pulses to bring
+every cell within the preset's programming error), (3) RESETs the pruned half
+once and every mask flip.
 Forming is common to both chips and not counted.
 
 A task module supplies a ``Task`` (data, the network, the metric) and a
@@ -54,7 +55,8 @@ class StudyConfig:
     programmed_device: str = field("taox_40nm_programmed", choices=presets.names("programmed"))
     prog_noise_us: tuple[float, ...] = field((2.0, 5.32, 10.0), lo=0.0, hi=30.0, min_len=1)  # uS, the sweep
     read_noise_levels: tuple[float, ...] = field((0.0, 0.02, 0.05, 0.1), lo=0.0, hi=1.0, min_len=1)
-    verify_tol_us: float | None = field(None, lo=0.0, lo_open=True)  # None: open loop, as the preset
+    verify_tol_us: float | None = field(None, lo=0.0, lo_open=True)  # None: accuracy open loop, as the preset,
+    # priced with write-and-verify to the preset's noise; a value: both at this band (uS)
     keep: float = field(0.5, lo=0.0, hi=1.0, lo_open=True)
     epochs: int = field(65, lo=1)  # both trainings
     batch_size: int = field(60, lo=1)
@@ -91,20 +93,36 @@ def subset(ds: Dataset, cfg) -> Dataset:
 class Task:
     """What a task supplies.
 
-    name: the experiment name; metric: "acc" (classification) or another name the
-    ``score`` function returns; model(kind, spec, limit_flips) -> flax module with
-    ``__call__(x, train)``; score(logits, labels) -> scalar, higher is better;
-    paper_gain / paper_energy_saving: the paper's figures (fractions); plots: extra
-    plot writer ``plots(out_dir, results)`` or None.
+    name: the experiment name; metric: the headline metric's name ("acc", "pr_auc");
+    model(kind, spec, limit_flips) -> flax module with ``__call__(x, train)``;
+    score(logits, labels) -> scalar (higher is better), or a dict holding ``metric``
+    and every name in ``extra_metrics``; loss(logits, labels) -> scalar training
+    loss; paper_gain / paper_energy_saving: the paper's figures (fractions, for
+    ``metric``); paper_extra_gains: the paper's gains of the extra metrics; plots:
+    task-specific figures, ``plots(task, cfg, out_dir, ds, software, pruned,
+    chip_keys)`` (trained variables; the pruned ones with a leading chip axis).
     """
 
     name: str
     metric: str
     model: Callable
     score: Callable = accuracy
+    loss: Callable = cross_entropy
+    extra_metrics: tuple[str, ...] = ()
     paper_gain: float | None = None
     paper_energy_saving: float | None = None
+    paper_extra_gains: tuple[float | None, ...] = ()
+    plots: Callable | None = None
     source: str = "Li, Wang et al. 2023, arXiv 2311.07164 (abstract)"
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return (self.metric,) + tuple(self.extra_metrics)
+
+    def scores(self, logits, labels) -> dict:
+        """Every metric of the task as a dict {name: scalar}."""
+        value = self.score(logits, labels)
+        return dict(value) if isinstance(value, dict) else {self.metric: value}
 
 
 # ---------------------------------------------------------------------------- specs
@@ -139,11 +157,11 @@ def _init(model, x, key):
     return jax.jit(lambda k, x: model.init({"params": k, "program": k, "read": k}, x, train=False))(key, x[:1])
 
 
-def _evaluate(model, score):
+def _evaluate(model, task: Task):
     def evaluate(variables, rngs, eval_data):
         x, y = eval_data
         logits = model.apply(variables, x, rngs=rngs, train=False)
-        return {"score": score(logits, y), "loss": cross_entropy(logits, y)}
+        return {"score": task.scores(logits, y)[task.metric], "loss": task.loss(logits, y)}
     return evaluate
 
 
@@ -153,10 +171,10 @@ def train_software(task: Task, cfg, ds: Dataset, seed: int, out_dir: Path):
     variables = _init(model, ds.x_train, jax.random.PRNGKey(seed))
     variables = {k: v for k, v in variables.items() if k in ("params", "batch_stats")}
     total = steps_per_epoch(len(ds.x_train), cfg.batch_size) * cfg.epochs
-    result = fit(classifier_loss(model, mutable=("batch_stats",), train=True), variables,
+    result = fit(classifier_loss(model, task.loss, mutable=("batch_stats",), train=True), variables,
                  make_optimizer("adam", cfg.weight_lr, schedule="cosine", total_steps=total),
                  epochs=cfg.epochs, data=(ds.x_train, ds.y_train), batch_size=cfg.batch_size, seed=seed,
-                 evaluate=_evaluate(model, task.score), eval_data=(ds.x_valid, ds.y_valid), monitor="score",
+                 evaluate=_evaluate(model, task), eval_data=(ds.x_valid, ds.y_valid), monitor="score",
                  mode="max", ckpt_dir=out_dir / "ckpt_software", ckpt_every=cfg.ckpt_every, desc="software weights")
     return result.variables
 
@@ -175,9 +193,9 @@ def train_pruned(task: Task, cfg, ds: Dataset, seed: int, out_dir: Path):
     total = steps_per_epoch(len(ds.x_train), cfg.batch_size) * cfg.epochs
     optimizer = make_optimizer("sgd", cfg.score_lr, schedule="cosine", total_steps=total,
                                momentum=cfg.score_momentum, weight_decay=cfg.score_weight_decay)
-    result = fit(classifier_loss(model, mutable=("batch_stats", "mask"), train=True), variables, optimizer,
+    result = fit(classifier_loss(model, task.loss, mutable=("batch_stats", "mask"), train=True), variables, optimizer,
                  epochs=cfg.epochs, data=(ds.x_train, ds.y_train), batch_size=cfg.batch_size, rng="fixed_chip",
-                 seed=seed, program_key=keys, trainable=("scores",), evaluate=_evaluate(model, task.score),
+                 seed=seed, program_key=keys, trainable=("scores",), evaluate=_evaluate(model, task),
                  eval_data=(ds.x_valid, ds.y_valid), monitor="score", mode="max", runs=runs,
                  run_axes=("variables", "program_key"),
                  extra={**pruning.limit_extra(), **pruning.flips_extra(cfg.epochs)},
@@ -194,30 +212,36 @@ def _programmed_metric(task, cfg):
     setting = (programming noise (uS), relative read noise)."""
     def metric(key, variables, x, y, setting):
         model = task.model("weights", programmed_spec(cfg, setting[0], setting[1]), False)
-        return task.score(model.apply(variables, x, rngs=study.chip_rngs(key), train=False), y)
+        return task.scores(model.apply(variables, x, rngs=study.chip_rngs(key), train=False), y)
     return metric
 
 
-def programmed_scores(task, cfg, variables, x, y, seed, settings, desc) -> np.ndarray:
-    """(len(settings), n_chips) scores; settings: (prog_noise_us, read_noise) pairs."""
+def programmed_scores(task, cfg, variables, x, y, seed, settings, desc) -> dict:
+    """{metric: (len(settings), n_chips) scores}; settings: (prog_noise_us, read_noise) pairs."""
     keys = montecarlo.chip_keys(jax.random.fold_in(jax.random.PRNGKey(seed), 11), cfg.n_chips)
     grid = {"setting": [np.asarray(s, np.float32) for s in settings]}
     return montecarlo.sweep(_programmed_metric(task, cfg), keys, grid, variables, x, y,
                             chunk_size=cfg.chunk_size, desc=desc)
 
 
-def pruned_scores(task, cfg, variables, chip_keys, x, y, seed, read_noise, shift=0) -> np.ndarray:
-    """(len(read_noise), R, n_reads) scores of each trained mask read ``n_reads`` times
+def pruned_scores(task, cfg, variables, chip_keys, x, y, seed, read_noise, shift=0) -> dict:
+    """{metric: (len(read_noise), R, n_reads) scores} of each trained mask read ``n_reads`` times
     on chip ``(r + shift) mod R`` (shift 0: its own chip) at each relative read noise.
     Every chip is programmed once; each read draws fresh read noise."""
-    model = task.model("pruned", random_spec(cfg), True)
     chips = jnp.roll(chip_keys, -shift, axis=0)
-    program = jax.jit(jax.vmap(lambda v, k: program_chip(model, v, k, x[:1], train=False)))
-    on_chip = {**variables, "chip": program(variables, chips)}
+    on_chip = {**variables, "chip": program_pruned(task, cfg)(variables, chips, x[:1])}
     read_keys = montecarlo.chip_keys(jax.random.fold_in(jax.random.PRNGKey(seed), 13), cfg.n_reads)
     scores = montecarlo.sweep(_read_metric(task, cfg), read_keys, {"read_noise": [np.float32(r) for r in read_noise]},
                               on_chip, x, y, chunk_size=cfg.chunk_size, desc=f"reads x {len(chip_keys)} chips")
-    return np.swapaxes(np.asarray(scores), 1, 2)
+    return {k: np.swapaxes(np.asarray(v), 1, 2) for k, v in scores.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def program_pruned(task, cfg):
+    """program(variables (R, ...), chip keys (R, 2), x (1, ...)) -> the R chips of the
+    trained masks, each programmed once (one compile per task and config)."""
+    model = task.model("pruned", random_spec(cfg), True)
+    return jax.jit(jax.vmap(lambda v, k, x: program_chip(model, v, k, x, train=False), in_axes=(0, 0, None)))
 
 
 @functools.lru_cache(maxsize=8)
@@ -226,7 +250,7 @@ def _read_metric(task, cfg):
     (one function per task and config, so every call of ``pruned_scores`` shares a compile)."""
     def read(key, on_chip, x, y, read_noise):
         model = task.model("pruned", random_spec(cfg, read_noise), True)
-        apply = lambda v: task.score(model.apply(v, x, rngs={"read": key}, train=False), y)
+        apply = lambda v: task.scores(model.apply(v, x, rngs={"read": key}, train=False), y)
         return jax.vmap(apply)(on_chip)
     return read
 
@@ -243,12 +267,22 @@ def _inference_counts(model, variables, x, rngs) -> dict:
     return {k: float(v) for k, v in cost.collect(jax.device_get(counts(variables, x, rngs))).items()}
 
 
+def verify_spec(cfg) -> CrossbarSpec:
+    """The comparator as it is priced: every weight written with write-and-verify to
+    the band ``verify_tol_us`` (default: the preset's programming noise, so the
+    verify count is what it takes to bring each cell within the error its
+    accuracy runs assume)."""
+    tol = default_noise_us(cfg) if cfg.verify_tol_us is None else cfg.verify_tol_us
+    return programmed_spec(cfg).replace(verify_tol=tol * 1e-6)
+
+
 def energies(task, cfg, software, pruned, chip_keys, x, seed) -> dict:
     """Projected energy (J) of programming + one pass over ``x``: ``energy/programmed``
-    (the preset's programming of every weight, pulses counted), ``energy/pruned``
-    (RESET of the initial pruned edges and every flip, median over the trained chips)."""
+    (every weight written with write-and-verify, ``verify_spec``, pulses counted),
+    ``energy/pruned`` (RESET of the initial pruned edges and every flip, median over
+    the trained chips); ``energy/program_saving`` compares the programming alone."""
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 17)
-    weights_model = task.model("weights", programmed_spec(cfg), False)
+    weights_model = task.model("weights", verify_spec(cfg), False)
     chip = jax.jit(lambda v, k: program_chip(weights_model, v, k, x[:1], train=False))(software, key)
     programmed_pulses = float(programming_counts(chip)["programming_pulses"])
     counts = _inference_counts(weights_model, software, x, study.chip_rngs(key))
@@ -260,11 +294,20 @@ def energies(task, cfg, software, pruned, chip_keys, x, seed) -> dict:
     pulses = np.asarray(pruning.mask_pulses(pruned, cfg.keep))
     pruned_pulses = float(np.median(pulses))
     random_cost = cost.analog_cost({**counts, "programming_pulses": pruned_pulses}, _macro(cfg.random_device))
+    program_j = programmed_pulses * _macro(cfg.programmed_device).program_pulse_j
+    pruned_program_j = pruned_pulses * _macro(cfg.random_device).program_pulse_j
     return {"energy/programmed": float(programmed["energy_j"]), "energy/pruned": float(random_cost["energy_j"]),
-            "energy/programmed_program": float(programmed_pulses * _macro(cfg.programmed_device).program_pulse_j),
-            "energy/pruned_program": float(pruned_pulses * _macro(cfg.random_device).program_pulse_j),
+            "energy/programmed_program": float(program_j), "energy/pruned_program": float(pruned_program_j),
             "energy/saving": 1.0 - float(random_cost["energy_j"]) / float(programmed["energy_j"]),
-            "pulses/programmed": programmed_pulses, "pulses/pruned": pruned_pulses}
+            "energy/program_saving": 1.0 - pruned_program_j / program_j,
+            "pulses/programmed": programmed_pulses, "pulses/pruned": pruned_pulses,
+            "pulses/programmed_per_cell": programmed_pulses / (2.0 * _weight_count(software))}
+
+
+def _weight_count(variables) -> int:
+    """Trained weights (kernels) of a network: one differential pair each."""
+    leaves = jax.tree_util.tree_leaves_with_path(variables["params"])
+    return int(sum(np.size(v) for path, v in leaves if "kernel" in jax.tree_util.keystr(path)))
 
 
 # ---------------------------------------------------------------------------- the study
@@ -274,46 +317,58 @@ def run_study(task: Task, cfg, ds: Dataset, out_dir: Path, seed: int = 0) -> dic
     x_test, y_test = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
     software = train_software(task, cfg, ds, seed, out_dir)
     pruned, chip_keys, fitted = train_pruned(task, cfg, ds, seed, out_dir)
-    metric = task.metric
     ideal = task.model("weights", programmed_spec(cfg).ideal(), False)
-    software_score = float(task.score(ideal.apply(software, x_test, train=False), y_test))
+    software_scores = task.scores(jax.jit(lambda v, x: ideal.apply(v, x, train=False))(software, x_test), y_test)
 
     default = default_noise_us(cfg)
     levels = tuple(sorted(set(cfg.prog_noise_us) | {default}))
     preset_read = float(programmed_spec(cfg).device.read_sigma_rel)
     settings = [(p, preset_read) for p in levels] + [(default, r) for r in cfg.read_noise_levels]
     prog = programmed_scores(task, cfg, software, x_test, y_test, seed, settings, "programmed chips")
-    by_noise, by_read = prog[:len(levels)], prog[len(levels):]
     random_read = float(random_spec(cfg).device.read_sigma_rel)
     read_levels = tuple(sorted(set(cfg.read_noise_levels) | {random_read}))
     own = pruned_scores(task, cfg, pruned, chip_keys, x_test, y_test, seed, read_levels)
-    cross = pruned_scores(task, cfg, pruned, chip_keys, x_test, y_test, seed, (random_read,), shift=1)[0]
+    cross = pruned_scores(task, cfg, pruned, chip_keys, x_test, y_test, seed, (random_read,), shift=1)
     energy = energies(task, cfg, software, pruned, chip_keys, x_test, seed)
     flips = np.asarray(fitted.state.extra["flips"])  # (R, epochs) running totals
 
-    m = {f"{metric}/software": software_score, "study/programmed_chips": float(cfg.n_chips),
-         "study/train_chips": float(cfg.n_train_chips), "study/reads": float(cfg.n_reads),
-         "noise/default_prog_us": default, **energy,
+    m = {"study/programmed_chips": float(cfg.n_chips), "study/train_chips": float(cfg.n_train_chips),
+         "study/reads": float(cfg.n_reads), "noise/default_prog_us": default, **energy,
          "flips/total": float(np.median(flips[:, -1])),
          "mask/kept_fraction": float(np.median(np.asarray(pruning.kept_fraction(pruned))))}
-    for p, per_chip in zip(levels, by_noise):
-        m.update(study.chip_summary(f"{metric}/programmed/prog{p:g}us", per_chip, ("median", "q05", "q95")))
-    for r, per_chip in zip(cfg.read_noise_levels, by_read):
-        m.update(study.chip_summary(f"{metric}/programmed/read{r:g}", per_chip, ("median", "q05", "q95")))
-    i_default = levels.index(default)
-    m.update(study.chip_summary(f"{metric}/programmed", by_noise[i_default], ("median", "q05", "q95")))
-    i_read = read_levels.index(random_read)
-    per_chip = own[i_read].mean(axis=1)  # each trained chip's mean over its reads
-    m.update(study.chip_summary(f"{metric}/pruned", per_chip, ("median", "q05", "q95")))
-    m.update(study.chip_summary(f"{metric}/pruned/reads", own[i_read][0], ("median", "q05", "q95", "std")))
-    for r, scores in zip(read_levels, own):
-        m.update(study.chip_summary(f"{metric}/pruned/read{r:g}", scores.mean(axis=1), ("median", "q05", "q95")))
-    m.update(study.chip_summary(f"{metric}/pruned_cross_chip", cross.mean(axis=1), ("median", "q05", "q95")))
-    m[f"gain/{metric}"] = m[f"{metric}/pruned/median"] - m[f"{metric}/programmed/median"]
-    m[f"gain/{metric}_relative"] = m[f"gain/{metric}"] / m[f"{metric}/programmed/median"]
-    curves = {"levels": levels, "by_noise": by_noise, "read_levels": read_levels, "own": own,
-              "by_read": by_read, "flips": flips}
+    curves = {"levels": levels, "read_levels": read_levels, "flips": flips}
+    for name in task.metrics:
+        by_noise, by_read = prog[name][:len(levels)], prog[name][len(levels):]
+        m.update(_summaries(name, float(software_scores[name]), levels, by_noise, cfg.read_noise_levels, by_read,
+                            default, read_levels, own[name], random_read, cross[name][0]))
+        curves[name] = {"by_noise": by_noise, "by_read": by_read, "own": own[name]}
+    if task.plots is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        task.plots(task, cfg, out_dir, ds, software, pruned, chip_keys)
     _write(task, cfg, seed, ds.name, out_dir, m, curves)
+    return m
+
+
+def _summaries(name, software, levels, by_noise, read_noise_levels, by_read, default, read_levels, own,
+               random_read, cross) -> dict:
+    """The metric's entries: software, programmed (per noise level, per read noise, at
+    the preset's noise), pruned (per read noise, own chip, first chip's reads, next
+    chip), gain of pruned over programmed."""
+    stats = ("median", "q05", "q95")
+    m = {f"{name}/software": software}
+    for p, per_chip in zip(levels, by_noise):
+        m.update(study.chip_summary(f"{name}/programmed/prog{p:g}us", per_chip, stats))
+    for r, per_chip in zip(read_noise_levels, by_read):
+        m.update(study.chip_summary(f"{name}/programmed/read{r:g}", per_chip, stats))
+    m.update(study.chip_summary(f"{name}/programmed", by_noise[levels.index(default)], stats))
+    at_preset = own[read_levels.index(random_read)]  # (R, n_reads)
+    m.update(study.chip_summary(f"{name}/pruned", at_preset.mean(axis=1), stats))  # each chip's mean over reads
+    m.update(study.chip_summary(f"{name}/pruned/reads", at_preset[0], stats + ("std",)))
+    for r, scores in zip(read_levels, own):
+        m.update(study.chip_summary(f"{name}/pruned/read{r:g}", scores.mean(axis=1), stats))
+    m.update(study.chip_summary(f"{name}/pruned_cross_chip", cross.mean(axis=1), stats))
+    m[f"gain/{name}"] = m[f"{name}/pruned/median"] - m[f"{name}/programmed/median"]
+    m[f"gain/{name}_relative"] = m[f"gain/{name}"] / m[f"{name}/programmed/median"]
     return m
 
 
@@ -322,72 +377,80 @@ def headlines(task: Task, cfg, m: dict) -> list[study.Headline]:
     weights programmed onto the noisy devices, and programming it costs less energy."""
     metric = task.metric
     spread = lambda name: (m[f"{name}/q05"], m[f"{name}/q95"])
-    gain_paper = None if task.paper_gain is None else task.paper_gain
-    return [
-        study.Headline(f"edge-pruned random network beats programmed weights ({metric}, pruned - programmed, "
-                       f"at the preset's {m['noise/default_prog_us']:g} uS programming noise)", f"gain/{metric}",
-                       m[f"gain/{metric}"], (0.0, np.inf), paper=gain_paper, source=task.source,
-                       software=m[f"{metric}/software"]),
-        study.Headline("programming + inference energy saved by pruning instead of programming weights",
+    papers = (task.paper_gain,) + tuple(task.paper_extra_gains) + (None,) * len(task.extra_metrics)
+    gains = [study.Headline(f"edge-pruned random network beats programmed weights ({name}, pruned - programmed, "
+                            f"at the preset's {m['noise/default_prog_us']:g} uS programming noise)", f"gain/{name}",
+                            m[f"gain/{name}"], (0.0, np.inf), paper=paper, source=task.source,
+                            software=m[f"{name}/software"]) for name, paper in zip(task.metrics, papers)]
+    return gains[:1] + [
+        study.Headline("programming + inference energy saved by pruning instead of programming weights "
+                       "(write-and-verify; one pass over the test set)",
                        "energy/saving", m["energy/saving"], (0.0, 1.0), paper=task.paper_energy_saving,
                        source=task.source),
+        study.Headline("programming energy saved (mask RESETs and flips vs write-and-verify of every weight)",
+                       "energy/program_saving", m["energy/program_saving"], (0.0, 1.0),
+                       paper=task.paper_energy_saving, source=task.source),
         study.Headline(f"pruned random network ({metric}, median over {cfg.n_train_chips} trained chips, "
                        f"{cfg.n_reads} reads each)",
                        f"{metric}/pruned/median", m[f"{metric}/pruned/median"],
                        (m[f"{metric}/programmed/median"], np.inf), software=m[f"{metric}/software"],
                        spread=spread(f"{metric}/pruned"), source="band: above the programmed comparator"),
+    ] + gains[1:]
+
+
+def _metric_table(name, m, levels, c) -> list:
+    """The results.md sections of one metric."""
+    cell = lambda key: f"{m[f'{key}/median']:.4f} [{m[f'{key}/q05']:.4f}, {m[f'{key}/q95']:.4f}]"
+    rows = [[f"{p:g}", f"{np.median(s):.4f} [{np.quantile(s, 0.05):.4f}, {np.quantile(s, 0.95):.4f}]"]
+            for p, s in zip(levels, c["by_noise"])]
+    return [
+        (f"Software, programmed, pruned ({name})", report.markdown_table(
+            ["network", f"{name} median [5 %, 95 %]"],
+            [["software (trained weights, digital)", f"{m[f'{name}/software']:.4f}"],
+             [f"programmed weights at {m['noise/default_prog_us']:g} uS", cell(f"{name}/programmed")],
+             ["edge-pruned random, own chip", cell(f"{name}/pruned")],
+             [f"edge-pruned random, first chip, {int(m['study/reads'])} reads", cell(f"{name}/pruned/reads")],
+             ["edge-pruned random, mask read on the next chip", cell(f"{name}/pruned_cross_chip")]])),
+        (f"Programmed weights vs programming noise ({name})", report.markdown_table(["noise (uS)", name], rows)),
     ]
 
 
 def _write(task, cfg, seed, dataset, out_dir, m, curves):
     out_dir.mkdir(parents=True, exist_ok=True)
-    metric = task.metric
-    report.band_plot(out_dir / f"{metric}_vs_read_noise.png", 100 * np.asarray(cfg.read_noise_levels),
-                     {"programmed weights": curves["by_read"],
-                      "edge-pruned random": np.stack([curves["own"][curves["read_levels"].index(r)].mean(axis=1)
-                                                      for r in cfg.read_noise_levels])},
-                     "read noise (% of conductance)", metric,
-                     f"{dataset}: {cfg.n_chips} programmed chips, {cfg.n_train_chips} pruned chips")
-    pruned_band = np.tile(curves["own"][curves["read_levels"].index(float(random_spec(cfg).device.read_sigma_rel))]
-                          .mean(axis=1), (len(curves["levels"]), 1))
-    report.band_plot(out_dir / f"{metric}_vs_programming_noise.png", np.asarray(curves["levels"]),
-                     {"programmed weights": curves["by_noise"], "edge-pruned random (no weight programming)":
-                      pruned_band}, "programming noise (uS)", metric,
-                     f"{dataset}: median and 5-95 % over chips")
-    epochs = np.arange(1, curves["flips"].shape[1] + 1)
-    per_epoch = np.diff(np.concatenate([np.zeros((len(curves["flips"]), 1)), curves["flips"]], axis=1), axis=1)
-    report.line_plot(out_dir / "mask_flips.png", {f"chip {r}": (epochs, per_epoch[r]) for r in range(len(per_epoch))},
-                     "epoch", "mask flips", f"{dataset}: reprogrammed edges per epoch", logy=False)
-    rows = [[f"{p:g}", f"{np.median(s):.4f} [{np.quantile(s, 0.05):.4f}, {np.quantile(s, 0.95):.4f}]"]
-            for p, s in zip(curves["levels"], curves["by_noise"])]
-    energy_rows = [["programmed weights", m["pulses/programmed"], m["energy/programmed_program"],
-                    m["energy/programmed"]],
-                   ["edge-pruned random", m["pulses/pruned"], m["energy/pruned_program"], m["energy/pruned"]]]
+    levels, read_levels = curves["levels"], curves["read_levels"]
+    random_read = float(random_spec(cfg).device.read_sigma_rel)
     sections = [
         ("Setup", f"Data `{dataset}`; comparator preset `{cfg.programmed_device}` "
                   f"({presets.get(cfg.programmed_device).description}); random preset `{cfg.random_device}` "
                   f"({presets.get(cfg.random_device).description}). Keep {cfg.keep:g} of each layer's edges; "
                   f"{cfg.epochs} epochs; masks trained on {cfg.n_train_chips} chips at once, each read "
-                  f"{cfg.n_reads} times; {cfg.n_chips} programmed chips per "
-                  f"point; seed {seed}."),
-        ("Software, programmed, pruned", report.markdown_table(
-            ["network", f"{metric} median [5 %, 95 %]"],
-            [["software (trained weights, digital)", f"{m[f'{metric}/software']:.4f}"],
-             [f"programmed weights at {m['noise/default_prog_us']:g} uS",
-              f"{m[f'{metric}/programmed/median']:.4f} [{m[f'{metric}/programmed/q05']:.4f}, "
-              f"{m[f'{metric}/programmed/q95']:.4f}]"],
-             ["edge-pruned random, own chip", f"{m[f'{metric}/pruned/median']:.4f} [{m[f'{metric}/pruned/q05']:.4f}, "
-                                              f"{m[f'{metric}/pruned/q95']:.4f}]"],
-             [f"edge-pruned random, first chip, {cfg.n_reads} reads", f"{m[f'{metric}/pruned/reads/median']:.4f} "
-              f"[{m[f'{metric}/pruned/reads/q05']:.4f}, {m[f'{metric}/pruned/reads/q95']:.4f}]"],
-             ["edge-pruned random, mask read on the next chip",
-              f"{m[f'{metric}/pruned_cross_chip/median']:.4f} [{m[f'{metric}/pruned_cross_chip/q05']:.4f}, "
-              f"{m[f'{metric}/pruned_cross_chip/q95']:.4f}]"]])),
-        ("Programmed weights vs programming noise", report.markdown_table(["noise (uS)", f"{metric}"], rows)),
+                  f"{cfg.n_reads} times; {cfg.n_chips} programmed chips per point; seed {seed}."),
+    ]
+    for name in task.metrics:
+        c = curves[name]
+        report.band_plot(out_dir / f"{name}_vs_read_noise.png", 100 * np.asarray(cfg.read_noise_levels),
+                         {"programmed weights": c["by_read"],
+                          "edge-pruned random": np.stack([c["own"][read_levels.index(r)].mean(axis=1)
+                                                          for r in cfg.read_noise_levels])},
+                         "read noise (% of conductance)", name,
+                         f"{dataset}: {cfg.n_chips} programmed chips, {cfg.n_train_chips} pruned chips")
+        pruned_band = np.tile(c["own"][read_levels.index(random_read)].mean(axis=1), (len(levels), 1))
+        report.band_plot(out_dir / f"{name}_vs_programming_noise.png", np.asarray(levels),
+                         {"programmed weights": c["by_noise"], "edge-pruned random (no weight programming)":
+                          pruned_band}, "programming noise (uS)", name, f"{dataset}: median and 5-95 % over chips")
+        sections += _metric_table(name, m, levels, c)
+    epochs = np.arange(1, curves["flips"].shape[1] + 1)
+    per_epoch = np.diff(np.concatenate([np.zeros((len(curves["flips"]), 1)), curves["flips"]], axis=1), axis=1)
+    report.line_plot(out_dir / "mask_flips.png", {f"chip {r}": (epochs, per_epoch[r]) for r in range(len(per_epoch))},
+                     "epoch", "mask flips", f"{dataset}: reprogrammed edges per epoch", logy=False)
+    energy_rows = [[f"programmed weights (write-and-verify, {m['pulses/programmed_per_cell']:.2f} pulses per cell)",
+                    m["pulses/programmed"], m["energy/programmed_program"],
+                    m["energy/programmed"]],
+                   ["edge-pruned random", m["pulses/pruned"], m["energy/pruned_program"], m["energy/pruned"]]]
+    sections.append(
         ("Programming + inference energy (one pass over the test set; analog/cost.py; forming not counted)",
          report.markdown_table(["network", "write pulses", "programming (J)", "programming + inference (J)"],
                                energy_rows)
          + f"\n\nMask flips during training (median over chips): {m['flips/total']:g}; kept fraction on chip "
-           f"{m['mask/kept_fraction']:.4f}."),
-    ]
+           f"{m['mask/kept_fraction']:.4f}."))
     study.write(out_dir, task.name, cfg, seed, m, headlines(task, cfg, m), sections)
