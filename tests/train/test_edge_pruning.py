@@ -39,7 +39,7 @@ def test_speech_small_run_beats_programmed_weights_with_fewer_pulses(tmp_path):
     from train.experiments import edge_pruning_speech
 
     cfg = dataclasses.replace(edge_pruning_speech.Config.quick(), epochs=3, n_train_chips=2, n_chips=4, n_reads=2,
-                              test_images=200, read_noise_levels=(0.02,), limit_steps=2)
+                              test_images=100, read_noise_levels=(0.02,), limit_steps=2)
     metrics = edge_pruning_speech.run(cfg, tmp_path, seed=0)
     assert metrics["acc/software"] > 0.8
     assert metrics["acc/pruned/median"] > 0.35  # 10 classes: chance is 0.1

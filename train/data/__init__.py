@@ -13,12 +13,13 @@ from .batching import batches, epoch_batches, shuffled_batches
 from .cifar import load_cifar10
 from .dataset import DataError, Dataset
 from .idx import load_mnist_idx, read_idx
+from .events import load_event_mnist_sample, load_nmnist
 from .fundus import load_drive, load_synthetic_fundus
 from .images import load_digits, load_mnist_sample
 from .speech import load_fsdd, load_spoken_digits
 
-EMBEDDED = ("digits", "mnist_sample", "spoken_digits", "synthetic_fundus")
-ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10", "fsdd", "drive")
+EMBEDDED = ("digits", "mnist_sample", "spoken_digits", "synthetic_fundus", "event_mnist_sample")
+ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10", "fsdd", "drive", "nmnist")
 DATASETS = EMBEDDED + ON_DISK
 
 
@@ -36,7 +37,9 @@ def load(
     `data_dir`. "mnist_idx" and "fashion_mnist_idx" read the four standard IDX
     files from `data_dir`, "cifar10" the python-pickle release, "fsdd" a folder of
     Free Spoken Digit Dataset wav files, "drive" the DRIVE retinal-vessel release
-    (vessel segmentation: labels are per-pixel masks, -1 outside the field of view). See the
+    (vessel segmentation: labels are per-pixel masks, -1 outside the field of view),
+    "nmnist" N-MNIST's event files and "event_mnist_sample" the MNIST sample through
+    the event-camera emulator (``train.data.events``; frames (n, T, 34, 34, 2)). See the
     individual loaders for shapes and ranges. `valid_fraction` > 0 moves that
     fraction of the training images to a validation split (`Dataset.with_validation`).
     """
@@ -56,6 +59,8 @@ def _load(name, data_dir, seed, flatten) -> Dataset:
             return load_fsdd(data_dir)
         if name == "drive":
             return load_drive(data_dir)
+        if name == "nmnist":
+            return load_nmnist(data_dir)
         return load_mnist_idx(data_dir, seed=seed, flatten=flatten, name=name)
     if data_dir is not None:
         raise DataError(
@@ -66,6 +71,8 @@ def _load(name, data_dir, seed, flatten) -> Dataset:
         return load_spoken_digits()
     if name == "synthetic_fundus":
         return load_synthetic_fundus(seed=seed)
+    if name == "event_mnist_sample":
+        return load_event_mnist_sample(seed=seed)
     loader = load_digits if name == "digits" else load_mnist_sample
     return loader(seed=seed, flatten=flatten)
 
@@ -80,6 +87,8 @@ __all__ = [
     "load_cifar10",
     "load_digits",
     "load_drive",
+    "load_event_mnist_sample",
+    "load_nmnist",
     "load_fsdd",
     "load_spoken_digits",
     "load_synthetic_fundus",

@@ -1,0 +1,103 @@
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from analog.converters import ADC
+from analog.crossbar import CrossbarSpec
+from analog.device import RRAM
+from models.layers import RandomDense
+from models.spiking import SpikingStep, early_stop, early_stop_curve, lif_step, run_steps, spike, zero_carry
+
+KEY = jax.random.PRNGKey(0)
+
+
+def test_lif_membrane_follows_a_hand_worked_trace():
+    currents = [0.3, 0.3, 0.6, -1.0, 0.2]
+    # u <- u (1 - s) (1 - 0.8) + I, LeakyReLU 0.1, spike above 0.5
+    expected_u = [0.3, 0.36, 0.672, -0.1, 0.18]
+    expected_s = [0, 0, 1, 0, 0]
+    u = s = jnp.zeros(())
+    for current, want_u, want_s in zip(currents, expected_u, expected_s):
+        u, s = lif_step(u, s, jnp.asarray(current), threshold=0.5)
+        np.testing.assert_allclose(float(u), want_u, rtol=1e-6)
+        assert float(s) == want_s
+
+
+def test_spike_surrogate_is_a_unit_rectangle_of_half_width_one_half():
+    v = jnp.asarray([-0.6, -0.49, 0.0, 0.3, 0.49, 0.6])
+    np.testing.assert_array_equal(spike(v), [0, 0, 0, 1, 1, 1])
+    np.testing.assert_allclose(jax.grad(lambda v: jnp.sum(spike(v)))(v), [0, 1, 1, 1, 1, 0])
+
+
+def test_early_stop_never_exceeds_t_and_stops_early_only_on_confident_inputs():
+    steps, classes = 10, 4
+    confident = jnp.tile(jnp.asarray([20.0, 0.0, 0.0, 0.0]), (steps, 1))
+    unsure = jnp.zeros((steps, classes)).at[:, 2].set(0.1)
+    outputs = jnp.stack([confident, unsure], axis=1)  # (T, B, C)
+    used, prediction = early_stop(outputs, threshold=0.8)
+    assert used.tolist() == [1, steps]
+    assert prediction.tolist() == [0, 2]
+    # a threshold no softmax exceeds always runs all T steps and answers with the mean over T
+    used, prediction = early_stop(outputs, threshold=1.0)
+    assert used.tolist() == [steps, steps]
+    rng = np.random.default_rng(0)
+    noisy = jnp.asarray(rng.normal(size=(steps, 64, classes)))
+    acc, mean_steps = early_stop_curve(noisy, jnp.argmax(noisy.mean(0), -1), jnp.asarray([0.3, 0.6, 1.0]))
+    assert np.all(np.diff(np.asarray(mean_steps)) >= 0) and float(mean_steps[-1]) == steps
+    assert float(acc[-1]) == 1.0  # all T steps: the prediction of the full mean
+
+
+class _Integrator(nn.Module):
+    """The output integrator alone over one random array, T steps."""
+
+    spec: CrossbarSpec
+
+    @nn.compact
+    def __call__(self, xs):
+        carry = zero_carry(xs.shape[1], (), 6)
+        outputs, _ = run_steps(SpikingStep, xs, carry, layers=(lambda: RandomDense(6, spec=self.spec),),
+                               thresholds=())
+        return outputs
+
+
+def test_every_time_step_of_one_inference_reads_the_same_chip():
+    spec = CrossbarSpec(device=RRAM.taox_40nm_random().replace(read_sigma_rel=0.0), adc=ADC(14, fullscale=64.0))
+    xs = jnp.ones((5, 2, 8)) * 0.5  # the same input at every step
+    model = _Integrator(spec)
+    rngs = {"params": KEY, "program": KEY, "read": jax.random.PRNGKey(1)}
+    variables = model.init(rngs, xs)
+    outputs = np.asarray(model.apply(variables, xs, rngs=rngs))
+    positive = outputs[0] > 0  # where the current is positive the integrator sums it: u_t = t I
+    assert positive.any()
+    per_step = outputs[:, positive] / np.arange(1, 6)[:, None]
+    np.testing.assert_allclose(per_step, np.broadcast_to(per_step[0], per_step.shape), rtol=1e-5)
+    # another chip (program key) is another network
+    other = model.apply(variables, xs, rngs={**rngs, "program": jax.random.PRNGKey(7)})
+    assert not np.allclose(other, outputs)
+
+
+class _Spiking(nn.Module):
+    spec: CrossbarSpec
+
+    @nn.compact
+    def __call__(self, xs):
+        carry = zero_carry(xs.shape[1], ((16,),), 3)
+        return run_steps(SpikingStep, xs, carry, layers=(lambda: RandomDense(16, spec=self.spec),
+                                                          lambda: RandomDense(3, spec=self.spec)),
+                         thresholds=(0.5,))
+
+
+def test_spiking_network_on_noise_free_arrays_equals_its_digital_product():
+    quiet = RRAM.taox_40nm_random().replace(read_sigma_rel=0.0)
+    hardware = CrossbarSpec(device=quiet, adc=ADC(20, fullscale=64.0))  # the crossbar path, noise off
+    xs = jnp.asarray(np.random.default_rng(0).random((6, 3, 8)), jnp.float32)
+    rngs = {"params": KEY, "program": KEY, "read": KEY}
+    variables = _Spiking(hardware).init(rngs, xs)
+    outputs, counts = _Spiking(hardware).apply(variables, xs, rngs=rngs)
+    digital, digital_counts = _Spiking(CrossbarSpec(device=quiet)).apply(variables, xs, rngs=rngs)
+    assert float(digital_counts.sum()) > 0  # the network spikes
+    np.testing.assert_array_equal(counts, digital_counts)
+    np.testing.assert_allclose(outputs, digital, rtol=1e-3, atol=1e-4)
+    noisy = _Spiking(CrossbarSpec(device=RRAM.taox_40nm_random(), adc=ADC(8, fullscale=64.0)))
+    assert not np.allclose(noisy.apply(variables, xs, rngs=rngs)[0], digital, atol=1e-3)
