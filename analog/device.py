@@ -49,6 +49,7 @@ __all__ = [
     "G_HRS",
     "TAOX_FORMED_MEAN",
     "TAOX_FORMED_STD",
+    "PRIME_PAIR_STD",
     "has_read_noise",
     "has_program_noise",
     "has_forming_randomness",
@@ -76,6 +77,7 @@ G_HRS = 2e-6    # S
 # (``utility/utils.py::cond2weight``: mu = 34.05538 uS, sigma = 5.32269 uS, sparsity 0.5).
 TAOX_FORMED_MEAN = 34.06e-6  # S
 TAOX_FORMED_STD = 5.32e-6    # S
+PRIME_PAIR_STD = 6.352e-6    # S, std of a pair's difference in PRIME's code
 
 
 @spec
@@ -226,6 +228,18 @@ class RRAM:
             g_min=0.0, g_max=100e-6, form_mean=TAOX_FORMED_MEAN, form_std=TAOX_FORMED_STD,
             unformed_prob=0.5, g_unformed=0.0, read_sigma_rel=read_sigma_rel,
             reset_mean=reset_mean, reset_std=reset_std,
+        )
+
+    @classmethod
+    def prime_random(cls, read_sigma_rel: float = 0.02) -> "RRAM":
+        """The random source of PRIME's code: every cell formed (none left unformed),
+        N(34.06 uS, 4.49 uS), so a pair's difference is N(0, 6.35 uS), the
+        ``W ~ N(0, 6.352)`` "normal distribution similar to rram" of
+        ``Classification/layer.py``; 2 % read noise (its ``0.02 W N(0, 1)`` test
+        noise). RESET state [assumed] as ``taox_40nm_random``."""
+        return cls(
+            g_min=0.0, g_max=100e-6, form_mean=TAOX_FORMED_MEAN, form_std=PRIME_PAIR_STD / 2 ** 0.5,
+            unformed_prob=0.0, g_unformed=0.0, read_sigma_rel=read_sigma_rel, reset_mean=G_HRS, reset_std=0.5e-6,
         )
 
     @classmethod

@@ -71,6 +71,14 @@ def _taox_random():
     return CrossbarSpec(device=RRAM.taox_40nm_random(), dac=DAC(6), adc=ADC(14, fullscale=64.0))
 
 
+@_preset("prime_40nm_random", "40 nm macro as PRIME's random source: every cell formed, pair difference "
+         "N(0, 6.35 uS), 2 % read noise", ("random",),
+         "PRIME code Classification/layer.py (W ~ N(0, 6.352), test noise 0.02 W); converters as "
+         "taox_40nm_random [assumed]")
+def _prime_random():
+    return CrossbarSpec(device=RRAM.prime_random(), dac=DAC(6), adc=ADC(14, fullscale=64.0))
+
+
 @_preset("taox_40nm_programmed", "the 40 nm TaOx cells with trained weights written open loop onto the "
          "2-60 uS HRS-LRS window: 5.32 uS programming noise, 2 % read noise, 6-bit DAC, 14-bit ADC", ("programmed",),
          "[inferred] programming noise = the formed-state spread of the same cells (DEPLM utility/utils.py, "

@@ -25,11 +25,10 @@ import jax.numpy as jnp
 
 from analog import converters
 from analog.crossbar import CrossbarSpec
-from models.layers import AnalogConv, AnalogDense, MaskedRandomConv, MaskedRandomDense
+from models.layers import KINDS, KindLayers
 
 __all__ = ["KINDS", "quantize_activations", "FashionCNN", "SpeechCRNN", "UNet"]
 
-KINDS = ("weights", "pruned")
 
 
 def quantize_activations(x: jax.Array, bits: int, signed: bool = False) -> jax.Array:
@@ -45,32 +44,12 @@ def quantize_activations(x: jax.Array, bits: int, signed: bool = False) -> jax.A
     return converters.quantize_uniform(x, bits, lo, jnp.maximum(hi, lo + 1e-6))
 
 
-class _Layers(nn.Module):
-    """Factory of the two kinds' layers (a mixin: attributes kind, spec, keep, limit_flips)."""
-
-    def _check(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"{type(self).__name__}.kind = {self.kind!r} is invalid: allowed {KINDS}")
-
-    def conv(self, features: int, kernel_size, strides=1, padding="VALID", name=None) -> Callable:
-        if self.kind == "weights":
-            return AnalogConv(features, kernel_size, strides, padding, spec=self.spec, use_bias=False, name=name)
-        return MaskedRandomConv(features, kernel_size, strides, padding, spec=self.spec, keep=self.keep,
-                                scale="none", limit_flips=self.limit_flips, name=name)
-
-    def dense(self, features: int, name=None) -> Callable:
-        if self.kind == "weights":
-            return AnalogDense(features, spec=self.spec, use_bias=False, name=name)
-        return MaskedRandomDense(features, spec=self.spec, keep=self.keep, scale="none",
-                                 limit_flips=self.limit_flips, name=name)
-
-
 def _norm(train: bool) -> nn.Module:
     """Non-affine batch normalisation (the paper's BN without scale and shift)."""
     return nn.BatchNorm(use_running_average=not train, use_scale=False, use_bias=False, momentum=0.9)
 
 
-class FashionCNN(_Layers):
+class FashionCNN(KindLayers):
     """The Fashion-MNIST CNN: max-pool 28 -> 14, ``bits``-bit inputs, conv 1-64 3x3,
     BN, ReLU, ``bits``-bit, conv 64-16 3x3, max-pool 2, BN, ReLU, flatten (400),
     FC 400-128, ReLU, FC 128-10. Input (B, 28, 28, 1) in [0, 1]; logits (B, 10).
@@ -105,7 +84,7 @@ class FashionCNN(_Layers):
         return self.dense(self.n_classes, name="fc2")(quantize_activations(x, self.bits))
 
 
-class SpeechCRNN(_Layers):
+class SpeechCRNN(KindLayers):
     """The spoken-digit CRNN: ``bits``-bit inputs over [0, 1], conv 1-64 (3 x 2,
     stride (2, 1)), max-pool 2, BN, ReLU, conv 64-32 (3 x 2, stride (2, 1)), max-pool 2,
     BN, a ReLU RNN of ``hidden`` units over the remaining time steps (frequency is
@@ -149,7 +128,7 @@ class SpeechCRNN(_Layers):
         return self.dense(self.n_classes, name="fc2")(quantize_activations(x, self.bits))
 
 
-class UNet(_Layers):
+class UNet(KindLayers):
     """The DRIVE U-Net: ``depth`` max-pool levels of double 3x3 convolutions (BN,
     ReLU) from ``base`` channels, bilinear up-sampling with skip concatenation, a 1x1
     convolution to ``n_classes``; signed ``bits``-bit activations before every array.

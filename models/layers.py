@@ -44,6 +44,7 @@ variable_broadcast=SCAN_BROADCAST)``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from typing import Any, Callable, Sequence
@@ -60,7 +61,7 @@ from analog.device import RRAM
 __all__ = [
     "AnalogDense", "AnalogConv", "RandomDense", "RandomConv", "MaskedRandomDense", "MaskedRandomConv",
     "MaskedRandomRNNCell", "topk_mask", "mask_flips", "limited_mask", "MASK", "PULSES_PER_FLIP", "program_key",
-    "scan_time", "SCAN_RNGS", "SCAN_BROADCAST", "CHIP",
+    "scan_time", "SCAN_RNGS", "SCAN_BROADCAST", "CHIP", "KINDS", "KindLayers",
 ]
 
 CHIP = "chip"  # the variable collection holding programmed arrays
@@ -234,13 +235,16 @@ def _pair_std(spec: CrossbarSpec):
 
 
 def _random_matmul(module: nn.Module, x: jax.Array, shape: tuple[int, int, int], spec: CrossbarSpec,
-                   mask: jax.Array | None = None, keep: float = 1.0, prune_to: str = "reset") -> jax.Array:
+                   mask: jax.Array | None = None, keep: float = 1.0, prune_to: str = "reset",
+                   weight_per_siemens: float | None = None) -> jax.Array:
     """Grouped ``x @ W`` with W the random pair of shape (G, n_in, n_out) that the
     program key forms, normalised to unit variance and divided by sqrt(keep n_in)
-    (LeCun scaling of the kept fan-in). ``mask`` (G, n_in, n_out) in {0, 1}
-    (straight-through) selects kept edges; pruned ones read the RESET pair or 0 S."""
+    (LeCun scaling of the kept fan-in), or ``weight_per_siemens`` times the raw
+    pair when given. ``mask`` (G, n_in, n_out) in {0, 1} (straight-through) selects
+    kept edges; pruned ones read the RESET pair or 0 S."""
     groups, n_in, n_out = shape
-    per_siemens = 1.0 / (_pair_std(spec) * math.sqrt(keep * n_in))
+    per_siemens = (1.0 / (_pair_std(spec) * math.sqrt(keep * n_in)) if weight_per_siemens is None
+                   else weight_per_siemens)
 
     def conductances():
         """Effective (G, n_in, n_out) pair (S) and the RESET pulses per group (G,)."""
@@ -478,6 +482,8 @@ class MaskedRandomDense(nn.Module):
         limit_flips: keep the mask on the chip in the ``"mask"`` collection and
             update it with the reprogramming limiter (``limited_mask``) in applies
             where that collection is mutable; False = plain top-k at every call.
+        weight_per_siemens: weight units per siemens of the raw pair (e.g. PRIME's
+            0.01 per uS = 1e4); None = the unit-variance normalisation above.
     """
 
     features: int
@@ -490,13 +496,15 @@ class MaskedRandomDense(nn.Module):
     bias_init: Any = nn.initializers.zeros_init()
     score_init: Any = nn.initializers.kaiming_uniform()
     limit_flips: bool = False
+    weight_per_siemens: float | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_keep(self, self.keep, self.prune_to)
         scores = self.param("scores", self.score_init, (x.shape[-1], self.features))
         mask = _mask(self, scores, self.keep, self.limit_flips)[None]
-        y = _random_matmul(self, x, (1, x.shape[-1], self.features), self.spec, mask, self.keep, self.prune_to)
+        y = _random_matmul(self, x, (1, x.shape[-1], self.features), self.spec, mask, self.keep, self.prune_to,
+                           self.weight_per_siemens)
         return _bias(self, _scale(self, y, self.scale, self.scale_init), self.use_bias, self.bias_init)
 
 
@@ -521,6 +529,7 @@ class MaskedRandomConv(nn.Module):
     bias_init: Any = nn.initializers.zeros_init()
     score_init: Any = nn.initializers.kaiming_uniform()
     limit_flips: bool = False
+    weight_per_siemens: float | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -530,7 +539,7 @@ class MaskedRandomConv(nn.Module):
         scores = self.param("scores", self.score_init,
                             tuple(self.kernel_size) + (x.shape[-1] // groups, self.features))
         mask = _kernel_matrix(_mask(self, scores, self.keep, self.limit_flips), groups)
-        y = _random_matmul(self, patches, shape, self.spec, mask, self.keep, self.prune_to)
+        y = _random_matmul(self, patches, shape, self.spec, mask, self.keep, self.prune_to, self.weight_per_siemens)
         return _bias(self, _scale(self, y, self.scale, self.scale_init), self.use_bias, self.bias_init)
 
 
@@ -564,6 +573,45 @@ class MaskedRandomRNNCell(nn.RNNCellBase):
     @property
     def num_feature_axes(self) -> int:
         return 1
+
+
+KINDS = ("weights", "pruned")
+
+
+class KindLayers(nn.Module):
+    """Factory of a network's array layers in two kinds (a mixin; the host module has
+    attributes ``kind``, ``spec``, ``keep``, ``limit_flips``, and optionally
+    ``weight_per_siemens``): "weights" = trained kernels on programmed arrays
+    (``AnalogConv`` / ``AnalogDense``), "pruned" = edge-popup masks on the random
+    conductances (``MaskedRandomConv`` / ``MaskedRandomDense``). No biases."""
+
+    def _check(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{type(self).__name__}.kind = {self.kind!r} is invalid: allowed {KINDS}")
+
+    def conv(self, features: int, kernel_size, strides=1, padding="VALID", name=None) -> nn.Module:
+        return self.conv_maker(features, kernel_size, strides, padding)(name=name)
+
+    def dense(self, features: int, name=None) -> nn.Module:
+        return self.dense_maker(features)(name=name)
+
+    def conv_maker(self, features: int, kernel_size, strides=1, padding="VALID") -> Callable[..., nn.Module]:
+        """The layer's class with its arguments bound (``functools.partial``): call it
+        where the layer should live, e.g. inside a scanned time step."""
+        if self.kind == "weights":
+            return functools.partial(AnalogConv, features, kernel_size, strides, padding, spec=self.spec,
+                                     use_bias=False)
+        return functools.partial(MaskedRandomConv, features, kernel_size, strides, padding, spec=self.spec,
+                                 keep=self.keep, scale="none", limit_flips=self.limit_flips,
+                                 weight_per_siemens=getattr(self, "weight_per_siemens", None))
+
+    def dense_maker(self, features: int) -> Callable[..., nn.Module]:
+        """``conv_maker`` for a dense layer."""
+        if self.kind == "weights":
+            return functools.partial(AnalogDense, features, spec=self.spec, use_bias=False)
+        return functools.partial(MaskedRandomDense, features, spec=self.spec, keep=self.keep, scale="none",
+                                 limit_flips=self.limit_flips,
+                                 weight_per_siemens=getattr(self, "weight_per_siemens", None))
 
 
 def scan_time(module_cls, **scan_kwargs):

@@ -30,10 +30,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models.layers import scan_time
+from analog.crossbar import CrossbarSpec
+from models.layers import KindLayers, scan_time
 
 __all__ = ["spike", "lif_step", "integrate_step", "SpikingStep", "zero_carry", "run_steps", "early_stop",
-           "early_stop_curve"]
+           "early_stop_curve", "NMNISTNet"]
 
 DECAY = 0.8
 LEAK_SLOPE = 0.1
@@ -71,7 +72,9 @@ def integrate_step(u: jax.Array, current: jax.Array, slope: float = LEAK_SLOPE) 
 class SpikingStep(nn.Module):
     """One time step of a feed-forward spiking network.
 
-    ``layers`` are factories ``() -> module`` of the synapses in order (the last one
+    ``layers`` are makers ``() -> module`` of the synapses in order (classes or
+    ``functools.partial`` of them, e.g. ``KindLayers.conv_maker``: a module created
+    outside the step would live outside the scan), the last one
     feeds the output integrator); ``thresholds`` one V_th per spiking layer (PRIME:
     0.2 conv, 0.5 dense); ``between`` optional functions applied to each spiking
     layer's spikes before the next synapse (pooling, flattening). Carry: a tuple
@@ -138,3 +141,46 @@ def early_stop_curve(outputs: jax.Array, labels: jax.Array, thresholds: jax.Arra
         used, prediction = early_stop(outputs, threshold, temperature)
         return jnp.mean(prediction == labels), jnp.mean(used.astype(outputs.dtype))
     return jax.vmap(at)(jnp.asarray(thresholds, outputs.dtype))
+
+
+def _avg_pool(s: jax.Array) -> jax.Array:
+    return nn.avg_pool(s, (2, 2), (2, 2))
+
+
+def _pool_flatten(s: jax.Array) -> jax.Array:
+    pooled = _avg_pool(s)
+    return pooled.reshape((pooled.shape[0], -1))
+
+
+class NMNISTNet(KindLayers):
+    """PRIME's N-MNIST network: event frames (B, T, 34, 34, 2) -> conv 2-12 k5 pad 1,
+    LIF (V_th 0.2), avg-pool 2, conv 12-64 k5, LIF (0.2), avg-pool 2, dense 2304-10 into
+    the output integrator; T steps in one scan on one chip. Returns the per-step
+    outputs (T, B, 10) (the prediction is their mean; ``early_stop`` reads them) and
+    spike counts (T, 2).
+
+    kind "pruned": masks on random pairs at PRIME's scale (``weight_per_siemens`` 1e4,
+    i.e. 0.01 per uS); "weights": trained kernels on programmed arrays.
+    """
+
+    kind: str = "pruned"
+    spec: CrossbarSpec = CrossbarSpec()
+    keep: float = 0.5
+    limit_flips: bool = False
+    weight_per_siemens: float | None = 1e4
+    widths: tuple[int, int] = (12, 64)
+    thresholds: tuple[float, float] = (0.2, 0.2)
+    n_classes: int = 10
+
+    @nn.compact
+    def __call__(self, frames: jax.Array, train: bool = False):
+        self._check()
+        if frames.ndim != 5 or frames.shape[2:] != (34, 34, 2):
+            raise ValueError(f"NMNISTNet: frames have shape {frames.shape}: expected (batch, T, 34, 34, 2)")
+        c1, c2 = self.widths
+        # makers, not modules: each layer is created inside the scanned step, where it lives
+        layers = (self.conv_maker(c1, (5, 5), padding=((1, 1), (1, 1))), self.conv_maker(c2, (5, 5)),
+                  self.dense_maker(self.n_classes))
+        carry = zero_carry(frames.shape[0], ((32, 32, c1), (12, 12, c2)), self.n_classes, frames.dtype)
+        return run_steps(SpikingStep, jnp.swapaxes(frames, 0, 1), carry, layers=layers,
+                         thresholds=self.thresholds, between=(_avg_pool, _pool_flatten))

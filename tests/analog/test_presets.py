@@ -19,7 +19,7 @@ def test_registry_names_roles_and_errors():
                                     "tcam_40nm", "opamp_rc", "ideal"}
     for role in presets.ROLES:
         assert presets.names(role), role  # every role has a preset
-    assert presets.names("random") == ["taox_40nm_random"]
+    assert presets.names("random") == ["taox_40nm_random", "prime_40nm_random"]
     with pytest.raises(ValueError, match="unknown preset 'rram_2080'"):
         presets.get("rram_2080")
     with pytest.raises(ValueError, match="cannot be a 'random' device"):
@@ -61,3 +61,18 @@ def test_every_preset_builds_validates_and_its_ideal_is_digital(name):
         np.testing.assert_allclose(xs, exact, atol=1e-5)
     else:
         pytest.fail(f"preset {name!r} has a spec of unknown kind {type(spec).__name__}")
+
+
+def test_prime_random_source_pairs_differ_by_its_codes_weight_spread():
+    import jax
+    import numpy as np
+
+    from analog import forming
+    from analog.device import PRIME_PAIR_STD
+
+    device = presets.spec("prime_40nm_random", role="random").device
+    pair = forming.random_pair(jax.random.PRNGKey(0), (1, 300, 300), device)
+    difference = np.asarray(pair.g_pos - pair.g_neg).ravel()
+    assert np.all(np.asarray(pair.g_pos) > 0)  # every cell formed
+    # std of 90,000 normal samples: within 2 % of 6.352 uS (the standard error is 0.24 %)
+    assert abs(difference.std() / PRIME_PAIR_STD - 1) < 0.02 and abs(difference.mean()) < 0.1e-6

@@ -101,3 +101,29 @@ def test_spiking_network_on_noise_free_arrays_equals_its_digital_product():
     np.testing.assert_allclose(outputs, digital, rtol=1e-3, atol=1e-4)
     noisy = _Spiking(CrossbarSpec(device=RRAM.taox_40nm_random(), adc=ADC(8, fullscale=64.0)))
     assert not np.allclose(noisy.apply(variables, xs, rngs=rngs)[0], digital, atol=1e-3)
+
+
+def test_nmnist_network_programmed_once_reads_its_chip_and_trains_only_scores():
+    from analog import presets
+    from models.chip import program_chip
+    from models.spiking import NMNISTNet
+
+    spec = presets.spec("prime_40nm_random", role="random")
+    model = NMNISTNet(spec=spec)
+    frames = (jax.random.uniform(jax.random.PRNGKey(1), (1, 3, 34, 34, 2)) < 0.1).astype(jnp.float32)
+    rngs = {"params": KEY, "program": KEY, "read": KEY}
+    variables = jax.jit(lambda x: model.init(rngs, x))(frames)
+    leaves = jax.tree_util.tree_leaves_with_path(variables["params"])
+    assert {jax.tree_util.keystr(p).split("'")[-2] for p, _ in leaves} == {"scores"}
+    chip = jax.jit(lambda v, k: program_chip(model, v, k, frames))(variables, KEY)
+    on_chip = {**variables, "chip": chip}
+    apply = jax.jit(lambda v, r: model.apply(v, frames, rngs=r))
+    outputs, counts = apply(on_chip, {"read": KEY})
+    assert outputs.shape == (3, 1, 10) and counts.shape == (3, 2) and float(counts.sum()) > 0
+    # the programmed chip, not the program stream, decides the network
+    again, _ = apply(on_chip, {"read": KEY, "program": jax.random.PRNGKey(5)})
+    np.testing.assert_allclose(again, outputs)
+    # training (a fixed program key, no stored chip): the surrogate carries gradients to every layer's scores
+    grads = jax.grad(lambda p: jnp.sum(model.apply({**variables, "params": p}, frames, rngs=rngs)[0] ** 2))(
+        variables["params"])
+    assert all(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(grads))
