@@ -73,7 +73,7 @@ class StudyConfig:
     n_train_chips: int = field(8, lo=1)
     n_reads: int = field(1000, lo=1)  # reads of every trained chip (fresh read noise each)
     n_chips: int = field(1000, lo=1)  # programmed-weight chips per noise level
-    chunk_size: int = field(100, lo=1)
+    chunk_size: int = field(100, lo=1)  # chips (or reads x trained chips) evaluated at once
     ckpt_every: int = field(10, lo=1)
 
     def validate(self):
@@ -231,8 +231,9 @@ def pruned_scores(task, cfg, variables, chip_keys, x, y, seed, read_noise, shift
     chips = jnp.roll(chip_keys, -shift, axis=0)
     on_chip = {**variables, "chip": program_pruned(task, cfg)(variables, chips, x[:1])}
     read_keys = montecarlo.chip_keys(jax.random.fold_in(jax.random.PRNGKey(seed), 13), cfg.n_reads)
+    chunk = max(1, cfg.chunk_size // len(chip_keys))  # every read evaluates all R chips at once
     scores = montecarlo.sweep(_read_metric(task, cfg), read_keys, {"read_noise": [np.float32(r) for r in read_noise]},
-                              on_chip, x, y, chunk_size=cfg.chunk_size, desc=f"reads x {len(chip_keys)} chips")
+                              on_chip, x, y, chunk_size=chunk, desc=f"reads x {len(chip_keys)} chips")
     return {k: np.swapaxes(np.asarray(v), 1, 2) for k, v in scores.items()}
 
 
