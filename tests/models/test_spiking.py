@@ -1,3 +1,5 @@
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -6,7 +8,7 @@ import numpy as np
 from analog.converters import ADC
 from analog.crossbar import CrossbarSpec
 from analog.device import RRAM
-from models.layers import RandomDense
+from models.layers import MaskedRandomDense, RandomDense
 from models.spiking import SpikingStep, early_stop, early_stop_curve, lif_step, run_steps, spike, zero_carry
 
 KEY = jax.random.PRNGKey(0)
@@ -123,7 +125,26 @@ def test_nmnist_network_programmed_once_reads_its_chip_and_trains_only_scores():
     # the programmed chip, not the program stream, decides the network
     again, _ = apply(on_chip, {"read": KEY, "program": jax.random.PRNGKey(5)})
     np.testing.assert_allclose(again, outputs)
-    # training (a fixed program key, no stored chip): the surrogate carries gradients to every layer's scores
-    grads = jax.grad(lambda p: jnp.sum(model.apply({**variables, "params": p}, frames, rngs=rngs)[0] ** 2))(
+
+
+class _MaskedSpiking(nn.Module):
+    @nn.compact
+    def __call__(self, xs):
+        # the default spec: the formed random pairs, no read noise (the digital product)
+        dense = lambda n: functools.partial(MaskedRandomDense, n, scale="none", weight_per_siemens=3e5)
+        return run_steps(SpikingStep, xs, zero_carry(xs.shape[1], ((16,),), 3), layers=(dense(16), dense(3)),
+                         thresholds=(0.5,))
+
+
+def test_training_through_the_time_scan_reaches_every_layers_scores_only():
+    xs = jnp.asarray(np.random.default_rng(1).random((5, 4, 8)), jnp.float32)
+    model = _MaskedSpiking()
+    rngs = {"params": KEY, "program": KEY, "read": KEY}
+    variables = model.init(rngs, xs)
+    assert set(variables["params"]["steps"]) == {"MaskedRandomDense_0", "MaskedRandomDense_1"}
+    outputs, counts = model.apply(variables, xs, rngs=rngs)
+    assert float(counts.sum()) > 0
+    grads = jax.grad(lambda p: jnp.sum(model.apply({**variables, "params": p}, xs, rngs=rngs)[0] ** 2))(
         variables["params"])
-    assert all(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(grads))
+    for layer in grads["steps"].values():
+        assert set(layer) == {"scores"} and float(jnp.abs(layer["scores"]).sum()) > 0
