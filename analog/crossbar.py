@@ -42,6 +42,7 @@ from analog.spec import check_choice, check_finite, check_range, spec, static
 __all__ = [
     "CrossbarSpec",
     "ProgrammedArray",
+    "read_through",
     "program",
     "from_conductances",
     "age",
@@ -303,6 +304,14 @@ def age(arr: ProgrammedArray, t, spec: CrossbarSpec) -> ProgrammedArray:
         now = jnp.sum(jnp.abs(jnp.sum(w_now, axis=0)))
         gain = reference / jnp.maximum(now, 1e-12 * reference + 1e-30)
     return dataclasses.replace(arr, t=t, gain=gain, w_norm=w_now / arr.w_max, var_norm=var_now / arr.w_max**2)
+
+
+def read_through(arr: ProgrammedArray, spec: CrossbarSpec) -> ProgrammedArray:
+    """The chip ``arr`` as read through ``spec``: the read-noise variances (and drift
+    compensation) recomputed with ``spec.device`` at the array's age. Read noise
+    belongs to the read, not to the write: a chip programmed once and read at
+    several read-noise levels needs this (the cached ``var_norm`` is the writer's)."""
+    return age(arr, arr.t, spec)
 
 
 def _tiles(n_in: int, rows: int) -> list[slice]:

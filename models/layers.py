@@ -37,8 +37,9 @@ into frozen conductances (they are not parameters).
 
 Time loops inside a module: ``nn.scan`` (or ``nn.RNN``) must not split the
 ``"program"`` stream and must broadcast ``"chip"``; ``scan_time`` does both, as
-do ``SCAN_RNGS`` / ``SCAN_BROADCAST`` for ``nn.RNN(cell, split_rngs=SCAN_RNGS,
-variable_broadcast=SCAN_BROADCAST)``.
+do ``SCAN_RNGS`` / ``SCAN_BROADCAST`` / ``SCAN_AXES`` for ``nn.RNN(cell,
+split_rngs=SCAN_RNGS, variable_broadcast=SCAN_BROADCAST, variable_axes=SCAN_AXES)``
+(without ``SCAN_AXES`` the steps' operation counts are silently dropped).
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ from models.masks import MASK, PULSES_PER_FLIP, _mask, limited_mask, mask_flips,
 __all__ = [
     "AnalogDense", "AnalogConv", "RandomDense", "RandomConv", "MaskedRandomDense", "MaskedRandomConv",
     "MaskedRandomRNNCell", "topk_mask", "mask_flips", "limited_mask", "MASK", "PULSES_PER_FLIP", "program_key",
-    "scan_time", "SCAN_RNGS", "SCAN_BROADCAST", "CHIP", "KINDS", "KindLayers",
+    "scan_time", "SCAN_RNGS", "SCAN_BROADCAST", "SCAN_AXES", "CHIP", "KINDS", "KindLayers",
 ]
 
 CHIP = "chip"  # the variable collection holding programmed arrays
 SCAN_RNGS = {"params": False, "program": False, "read": True}  # one chip, fresh reads per step
 SCAN_BROADCAST = ("params", CHIP)
+SCAN_AXES = {"cost": 0}  # operation counts of every step (stacked over time; ``analog.cost.collect`` sums them)
 _ANY_KEY = jax.random.PRNGKey(0)
 _RANDOM_SPEC = CrossbarSpec(device=RRAM.taox_40nm_random().ideal())
 
@@ -108,11 +110,13 @@ def _writing_chip(module: nn.Module) -> bool:
     return module.is_mutable_collection(CHIP) and not module.is_initializing()
 
 
-def _chip_arrays(module: nn.Module, make: Callable[[], crossbar.ProgrammedArray]) -> crossbar.ProgrammedArray:
-    """The layer's programmed arrays: from the ``"chip"`` collection if given, else
+def _chip_arrays(module: nn.Module, make: Callable[[], crossbar.ProgrammedArray],
+                 spec: CrossbarSpec) -> crossbar.ProgrammedArray:
+    """The layer's programmed arrays: from the ``"chip"`` collection if given (read
+    through ``spec``: its read noise, not the one the chip was written with), else
     ``make()`` (stored when a chip is being written)."""
     if module.has_variable(CHIP, "arrays"):
-        return module.get_variable(CHIP, "arrays")
+        return jax.vmap(lambda arr: crossbar.read_through(arr, spec))(module.get_variable(CHIP, "arrays"))
     arrays = make()
     if _writing_chip(module):
         module.put_variable(CHIP, "arrays", arrays)
@@ -161,7 +165,7 @@ def _analog_matmul(module: nn.Module, x: jax.Array, kernels: jax.Array, spec: Cr
             key = program_key(module)
             return jax.vmap(lambda k, w: crossbar.program(k, w, spec))(noise.split(key, groups), kernels)
 
-        y = _read_groups(module, _chip_arrays(module, make), x, spec, groups, n_in)
+        y = _read_groups(module, _chip_arrays(module, make, spec), x, spec, groups, n_in)
     _sow_op_counts(module, x, groups, n_in, n_out, spec)
     return y.reshape(y.shape[:-2] + (groups * n_out,))
 
@@ -215,7 +219,7 @@ def _random_matmul(module: nn.Module, x: jax.Array, shape: tuple[int, int, int],
             forming = 2.0 * n_in * n_out  # one forming pulse per cell of a pair
             return dataclasses.replace(arrays, pulses=arrays.pulses + forming + reset_pulses)
 
-        y = _read_groups(module, _chip_arrays(module, make), x, spec, groups, n_in)
+        y = _read_groups(module, _chip_arrays(module, make, spec), x, spec, groups, n_in)
     _sow_op_counts(module, x, groups, n_in, n_out, spec)
     return y.reshape(y.shape[:-2] + (groups * n_out,))
 
@@ -485,8 +489,8 @@ class MaskedRandomRNNCell(nn.RNNCellBase):
     """Elman cell on masked random arrays: ``h' = activation(W_in x + W_rec h + b)``,
     both matrices ``MaskedRandomDense`` (one chip each, fixed across time steps).
 
-    Use it with ``nn.RNN(cell, split_rngs=SCAN_RNGS, variable_broadcast=SCAN_BROADCAST)``
-    so every time step reads the same chip. Attributes: features, spec, keep,
+    Use it with ``nn.RNN(cell, split_rngs=SCAN_RNGS, variable_broadcast=SCAN_BROADCAST,
+    variable_axes=SCAN_AXES)`` so every time step reads the same chip (and its counts are kept). Attributes: features, spec, keep,
     prune_to, activation, limit_flips (then broadcast ``"mask"`` too and update it
     once per sequence outside the scan: a limited mask is not a per-step state).
     """
@@ -555,7 +559,11 @@ class KindLayers(nn.Module):
 def scan_time(module_cls, **scan_kwargs):
     """``nn.scan(module_cls, ...)`` over a leading time axis that reads one chip at
     every step: ``"program"`` not split, ``"chip"`` and params broadcast, ``"read"``
-    split (fresh read noise per step). Other ``nn.scan`` arguments pass through."""
+    split (fresh read noise per step), the ``"cost"`` counts of every step kept
+    (stacked on a leading time axis: a collection ``nn.scan`` is not told about is
+    dropped silently). Other ``nn.scan`` arguments pass through."""
+    scan_kwargs.setdefault("variable_axes", dict(SCAN_AXES))
     scan_kwargs.setdefault("in_axes", 0)
     scan_kwargs.setdefault("out_axes", 0)
-    return nn.scan(module_cls, variable_broadcast=list(SCAN_BROADCAST), split_rngs=dict(SCAN_RNGS), **scan_kwargs)
+    split_rngs = {**SCAN_RNGS, **scan_kwargs.pop("split_rngs", {})}  # other streams (e.g. sampling) added
+    return nn.scan(module_cls, variable_broadcast=list(SCAN_BROADCAST), split_rngs=split_rngs, **scan_kwargs)

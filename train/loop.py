@@ -13,7 +13,7 @@ import optax
 
 from train.fit import fit, make_optimizer
 
-__all__ = ["cross_entropy", "accuracy", "pixel_cross_entropy", "roc_auc", "average_precision",
+__all__ = ["cross_entropy", "accuracy", "pixel_cross_entropy", "roc_auc", "average_precision", "inception_score",
            "classifier_loss", "classifier_metrics", "train_classifier"]
 
 
@@ -114,3 +114,14 @@ def train_classifier(model: nn.Module, x: jax.Array, y: jax.Array, *, epochs: in
                  seed=seed, callbacks=callbacks, ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, desc=desc,
                  restore_best=False)
     return result.variables["params"]
+
+
+def inception_score(probs: jax.Array, eps: float = 1e-12) -> jax.Array:
+    """Inception-style score exp(E_x KL(p(y|x) || p(y))) of class probabilities (n, C)
+    from a classifier (Salimans et al. 2016, one split): 1 when every image looks
+    alike or ambiguous, C when each is confidently one class and the classes are
+    balanced."""
+    probs = jnp.asarray(probs)
+    marginal = jnp.mean(probs, axis=0, keepdims=True)
+    kl = jnp.sum(probs * (jnp.log(probs + eps) - jnp.log(marginal + eps)), axis=-1)
+    return jnp.exp(jnp.mean(kl))

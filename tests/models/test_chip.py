@@ -94,3 +94,19 @@ def test_solve_counts_price_array_conduction_for_the_whole_span():
     assert counts["integrator_channel_seconds"] == pytest.approx(N * span)
     assert counts["integrator_time"] == pytest.approx(span)
     assert counts["dac_conversions"] == N and counts["adc_conversions"] == N * len(TS)
+
+
+def test_a_chip_read_through_another_spec_has_that_specs_read_noise():
+    quiet = CrossbarSpec(device=RRAM(prog_sigma=0.0, read_sigma_rel=0.02))
+    loud = CrossbarSpec(device=RRAM(prog_sigma=0.0, read_sigma_rel=0.10))
+    model = AnalogDense(64, spec=quiet, use_bias=False)
+    x = jnp.ones((1, 32))
+    params = model.init({"params": KEY}, x)
+    chip = program_chip(model, params, KEY, x)
+    reads = lambda spec: jax.vmap(lambda k: AnalogDense(64, spec=spec, use_bias=False).apply(
+        {**params, "chip": chip}, x, rngs={"read": k}))(jax.random.split(KEY, 400))
+    spread = {name: float(jnp.std(reads(spec), axis=0).mean()) for name, spec in (("quiet", quiet), ("loud", loud))}
+    # read noise is the reader's: five times the relative noise, five times the spread (sampling band ~10 %)
+    assert 4.0 < spread["loud"] / spread["quiet"] < 6.0
+    # and the same chip: the mean over reads does not move
+    np.testing.assert_allclose(reads(loud).mean(0), reads(quiet).mean(0), atol=5 * spread["loud"] / 20)

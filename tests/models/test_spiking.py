@@ -148,3 +148,53 @@ def test_training_through_the_time_scan_reaches_every_layers_scores_only():
         variables["params"])
     for layer in grads["steps"].values():
         assert set(layer) == {"scores"} and float(jnp.abs(layer["scores"]).sum()) > 0
+
+
+def test_scanned_steps_keep_every_steps_operation_counts():
+    from analog import cost
+
+    spec = CrossbarSpec(device=RRAM.taox_40nm_random().replace(read_sigma_rel=0.0))
+    xs = jnp.ones((5, 2, 8)) * 0.5
+    model = _Spiking(spec)
+    rngs = {"params": KEY, "program": KEY, "read": KEY}
+    variables = {"params": model.init(rngs, xs)["params"]}
+    counts = cost.collect(model.apply(variables, xs, rngs=rngs, mutable=["cost"])[1]["cost"])
+    # 5 steps x 2 inputs x (8 x 16 + 16 x 3) MACs; 5 steps x 2 x (16 LIF cells + 3 outputs) neuron updates
+    assert counts["macs"] == 5 * 2 * (8 * 16 + 16 * 3)
+    assert counts["neuron_updates"] == 5 * 2 * (16 + 3)
+
+
+def test_reconstruction_stop_waits_for_three_falling_changes_below_the_threshold():
+    from models.spiking import reconstruction_stop
+
+    steps = 8
+    settling = 1.0 / 2.0 ** jnp.arange(steps)  # an image converging geometrically: changes fall every step
+    moving = jnp.asarray([0.0, 1.0] * (steps // 2))  # an image that flickers: changes never fall
+    images = jnp.stack([settling, moving], axis=1)[:, :, None] * jnp.ones((1, 1, 100))  # (T, 2, 100 pixels)
+    used, stopped = reconstruction_stop(images, threshold=0.2)
+    # m_t = 100 x 2^-t / 100: m_3 = 1/8 < 0.2 after m_1 > m_2 > m_3 -> stops at step 4 of 8
+    assert used.tolist() == [4, steps]
+    np.testing.assert_allclose(stopped[0], images[3, 0])
+    np.testing.assert_allclose(stopped[1], images[-1, 1])
+    assert int(reconstruction_stop(images, threshold=1e-9)[0][0]) == steps  # nothing passes: all T steps
+
+
+def test_spiking_vae_decodes_per_step_images_in_range_and_trains_scores_and_readout():
+    from analog import presets
+    from models.spiking import SpikingVAE
+
+    model = SpikingVAE(kind="pruned", spec=presets.spec("prime_40nm_random", role="random"), steps=3, width=4,
+                       latent=8)
+    images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)), jnp.float32)
+    rngs = {"params": KEY, "program": KEY, "read": KEY}
+    variables = {"params": jax.jit(lambda x: model.init(rngs, x))(images)["params"]}
+    apply = jax.jit(lambda v, x, r: model.apply(v, x, rngs=r))
+    decoded, kl, counts = apply(variables, images, rngs)
+    assert decoded.shape == (3, 2, 32, 32, 1) and kl.shape == (3, 2) and counts.shape == (3, 7)
+    assert float(jnp.abs(decoded).max()) <= 1.0 and float(kl.min()) >= 0.0
+    names = {jax.tree_util.keystr(p).split("'")[-2] for p, _ in jax.tree_util.tree_leaves_with_path(variables)}
+    assert names == {"scores", "gain", "offset"}
+    # the latent is drawn from the "step" stream when given (training), the mode otherwise (evaluation)
+    drawn = apply(variables, images, {**rngs, "step": KEY})[0]
+    again = apply(variables, images, {**rngs, "step": jax.random.PRNGKey(9)})[0]
+    assert not np.allclose(drawn, again)

@@ -40,3 +40,14 @@ def test_resumed_run_ends_with_the_same_parameters(tmp_path):
     untrained = model.init({"params": jax.random.PRNGKey(1), "program": jax.random.PRNGKey(1),
                             "read": jax.random.PRNGKey(1)}, x[:1])["params"]
     assert not np.allclose(straight["AnalogDense_0"]["kernel"], untrained["AnalogDense_0"]["kernel"])
+
+
+def test_inception_score_runs_from_one_to_the_number_of_classes():
+    from train.loop import inception_score
+
+    confident = jnp.eye(10)[jnp.arange(200) % 10]  # balanced, every image one class
+    assert abs(float(inception_score(confident)) - 10.0) < 1e-3
+    assert abs(float(inception_score(jnp.full((50, 10), 0.1))) - 1.0) < 1e-6  # ambiguous images
+    assert abs(float(inception_score(jnp.eye(10)[jnp.zeros(50, int)])) - 1.0) < 1e-6  # all alike
+    half = jnp.eye(10)[jnp.arange(200) % 5]  # confident but only 5 classes
+    assert abs(float(inception_score(half)) - 5.0) < 1e-3

@@ -16,6 +16,8 @@ EXPERIMENTS = {
     "edge-pruning-fmnist": "train.experiments.edge_pruning_fmnist",
     "edge-pruning-speech": "train.experiments.edge_pruning_speech",
     "edge-pruning-drive": "train.experiments.edge_pruning_drive",
+    "prime-nmnist": "train.experiments.prime_nmnist",
+    "prime-inpaint": "train.experiments.prime_inpaint",
 }
 
 

@@ -61,9 +61,11 @@ class StudyConfig:
     epochs: int = field(65, lo=1)  # both trainings
     batch_size: int = field(60, lo=1)
     weight_lr: float = field(1e-3, lo=0.0, lo_open=True)  # Adam, trained weights
-    score_lr: float = field(0.1, lo=0.0, lo_open=True)  # SGD, scores (the paper's recipe)
+    score_optimizer: str = field("sgd", choices=("sgd", "adam"))  # scores: SGD + momentum (the paper's recipe)
+    score_lr: float = field(0.1, lo=0.0, lo_open=True)
     score_momentum: float = field(0.9, lo=0.0, hi=1.0, hi_open=True)
     score_weight_decay: float = field(5e-4, lo=0.0)
+    limit_flips: bool = True  # the reprogramming limiter on the masks (the edge-pruning paper's; PRIME has none)
     limit_start: float = field(0.01, lo=0.0)
     limit_stop: float = field(0.007, lo=0.0)
     limit_steps: int = field(15, lo=1)
@@ -183,25 +185,28 @@ def train_pruned(task: Task, cfg, ds: Dataset, seed: int, out_dir: Path):
     """Edge-popup masks on ``n_train_chips`` random chips at once (one fit, vmapped runs).
 
     Returns (variables with a leading run axis, program keys (R, 2), FitResult)."""
-    model = task.model("pruned", random_spec(cfg), True)
+    model = task.model("pruned", random_spec(cfg), cfg.limit_flips)
     runs = cfg.n_train_chips
     keys = montecarlo.chip_keys(jax.random.fold_in(jax.random.PRNGKey(seed), 7), runs)
     init = lambda k, x: model.init({"params": k, "program": k, "read": k}, x, train=False)
     variables = jax.jit(jax.vmap(init, in_axes=(0, None)))(keys, ds.x_train[:1])
     variables = {k: v for k, v in variables.items() if k in ("params", "batch_stats", "mask")}
-    variables = pruning.set_limit(variables, cfg.limit_start)
     total = steps_per_epoch(len(ds.x_train), cfg.batch_size) * cfg.epochs
-    optimizer = make_optimizer("sgd", cfg.score_lr, schedule="cosine", total_steps=total,
+    optimizer = make_optimizer(cfg.score_optimizer, cfg.score_lr, schedule="cosine", total_steps=total,
                                momentum=cfg.score_momentum, weight_decay=cfg.score_weight_decay)
-    result = fit(classifier_loss(model, task.loss, mutable=("batch_stats", "mask"), train=True), variables, optimizer,
+    extra, callbacks = None, ()
+    if cfg.limit_flips:
+        variables = pruning.set_limit(variables, cfg.limit_start)
+        extra = {**pruning.limit_extra(), **pruning.flips_extra(cfg.epochs)}
+        callbacks = (pruning.limit_schedule(cfg.limit_start, cfg.limit_stop, cfg.limit_steps, "score"),
+                     pruning.record_flips)
+    mutable = ("batch_stats", "mask") if cfg.limit_flips else ("batch_stats",)
+    result = fit(classifier_loss(model, task.loss, mutable=mutable, train=True), variables, optimizer,
                  epochs=cfg.epochs, data=(ds.x_train, ds.y_train), batch_size=cfg.batch_size, rng="fixed_chip",
                  seed=seed, program_key=keys, trainable=("scores",), evaluate=_evaluate(model, task),
                  eval_data=(ds.x_valid, ds.y_valid), monitor="score", mode="max", runs=runs,
-                 run_axes=("variables", "program_key"),
-                 extra={**pruning.limit_extra(), **pruning.flips_extra(cfg.epochs)},
-                 callbacks=(pruning.limit_schedule(cfg.limit_start, cfg.limit_stop, cfg.limit_steps, "score"),
-                            pruning.record_flips),
-                 restore_best=False, ckpt_dir=out_dir / "ckpt_pruned", ckpt_every=cfg.ckpt_every,
+                 run_axes=("variables", "program_key"), extra=extra, callbacks=callbacks,
+                 restore_best=not cfg.limit_flips, ckpt_dir=out_dir / "ckpt_pruned", ckpt_every=cfg.ckpt_every,
                  desc=f"edge-popup on {runs} chips")
     return result.variables, keys, result
 
@@ -241,7 +246,7 @@ def pruned_scores(task, cfg, variables, chip_keys, x, y, seed, read_noise, shift
 def program_pruned(task, cfg):
     """program(variables (R, ...), chip keys (R, 2), x (1, ...)) -> the R chips of the
     trained masks, each programmed once (one compile per task and config)."""
-    model = task.model("pruned", random_spec(cfg), True)
+    model = task.model("pruned", random_spec(cfg), cfg.limit_flips)
     return jax.jit(jax.vmap(lambda v, k, x: program_chip(model, v, k, x, train=False), in_axes=(0, 0, None)))
 
 
@@ -250,7 +255,7 @@ def _read_metric(task, cfg):
     """read(key, on_chip, x, y, read_noise) -> (R,) scores of one read of every chip
     (one function per task and config, so every call of ``pruned_scores`` shares a compile)."""
     def read(key, on_chip, x, y, read_noise):
-        model = task.model("pruned", random_spec(cfg, read_noise), True)
+        model = task.model("pruned", random_spec(cfg, read_noise), cfg.limit_flips)
         apply = lambda v: task.scores(model.apply(v, x, rngs={"read": key}, train=False), y)
         return jax.vmap(apply)(on_chip)
     return read
@@ -289,7 +294,7 @@ def energies(task, cfg, software, pruned, chip_keys, x, seed) -> dict:
     counts = _inference_counts(weights_model, software, x, study.chip_rngs(key))
     programmed = cost.analog_cost({**counts, "programming_pulses": programmed_pulses}, _macro(cfg.programmed_device))
 
-    pruned_model = task.model("pruned", random_spec(cfg), True)
+    pruned_model = task.model("pruned", random_spec(cfg), cfg.limit_flips)
     first = jax.tree.map(lambda a: a[0], pruned)
     counts = _inference_counts(pruned_model, first, x, study.chip_rngs(chip_keys[0]))
     pulses = np.asarray(pruning.mask_pulses(pruned, cfg.keep))
