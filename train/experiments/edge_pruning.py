@@ -100,7 +100,9 @@ class Task:
     score(logits, labels) -> scalar (higher is better), or a dict holding ``metric``
     and every name in ``extra_metrics``; loss(logits, labels) -> scalar training
     loss; paper_gain / paper_energy_saving: the paper's figures (fractions, for
-    ``metric``); paper_extra_gains: the paper's gains of the extra metrics; plots:
+    ``metric``); paper_extra_gains: the paper's gains of the extra metrics;
+    trainable: the parameter names the pruned network trains (its scores, and any
+    digital read-out the model keeps, e.g. ``("scores", "gain", "offset")``); plots:
     task-specific figures, ``plots(task, cfg, out_dir, ds, software, pruned,
     chip_keys)`` (trained variables; the pruned ones with a leading chip axis).
     """
@@ -114,6 +116,7 @@ class Task:
     paper_gain: float | None = None
     paper_energy_saving: float | None = None
     paper_extra_gains: tuple[float | None, ...] = ()
+    trainable: tuple[str, ...] = ("scores",)
     plots: Callable | None = None
     source: str = "Li, Wang et al. 2023, arXiv 2311.07164 (abstract)"
 
@@ -203,7 +206,7 @@ def train_pruned(task: Task, cfg, ds: Dataset, seed: int, out_dir: Path):
     mutable = ("batch_stats", "mask") if cfg.limit_flips else ("batch_stats",)
     result = fit(classifier_loss(model, task.loss, mutable=mutable, train=True), variables, optimizer,
                  epochs=cfg.epochs, data=(ds.x_train, ds.y_train), batch_size=cfg.batch_size, rng="fixed_chip",
-                 seed=seed, program_key=keys, trainable=("scores",), evaluate=_evaluate(model, task),
+                 seed=seed, program_key=keys, trainable=task.trainable, evaluate=_evaluate(model, task),
                  eval_data=(ds.x_valid, ds.y_valid), monitor="score", mode="max", runs=runs,
                  run_axes=("variables", "program_key"), extra=extra, callbacks=callbacks,
                  restore_best=not cfg.limit_flips, ckpt_dir=out_dir / "ckpt_pruned", ckpt_every=cfg.ckpt_every,

@@ -137,7 +137,8 @@ def make_task(cfg: Config) -> ep.Task:
         return jnp.mean((images[-1] - truth) ** 2) + cfg.kl_weight * jnp.mean(kl)
 
     return ep.Task("prime-inpaint", "psnr_hole", model, score=score, loss=loss,
-                   extra_metrics=("psnr_hole_early_stop", "steps"), source=pn.SOURCE)
+                   extra_metrics=("psnr_hole_early_stop", "steps"), source=pn.SOURCE,
+                   trainable=("scores", "gain", "offset"))  # the image read-out is digital: trained as a batch norm
 
 
 # ---------------------------------------------------------------------------- the digit classifier
