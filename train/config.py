@@ -63,7 +63,9 @@ def field(default: Any, *, lo: float | None = None, hi: float | None = None, lo_
     ``lo_open`` / ``hi_open``; ``integer`` defaults to the default's type), one of
     ``choices``, tuples of at least ``min_len`` values (each element checked), or
     ``kind="path"`` / ``"text"`` for strings checked where they are used. A default
-    of None makes the field optional."""
+    of None makes the field optional; a bool default allows True and False."""
+    if isinstance(default, bool) and choices is None:
+        choices = (True, False)
     example = default[0] if isinstance(default, tuple) and default else default
     if integer is None:
         integer = isinstance(example, int) and not isinstance(example, bool)

@@ -65,7 +65,7 @@ class StudyConfig:
     score_lr: float = field(0.1, lo=0.0, lo_open=True)
     score_momentum: float = field(0.9, lo=0.0, hi=1.0, hi_open=True)
     score_weight_decay: float = field(5e-4, lo=0.0)
-    limit_flips: bool = field(True, choices=(True, False))  # the reprogramming limiter on the masks (the edge-pruning paper's; PRIME has none)
+    limit_flips: bool = field(True)  # the masks' reprogramming limiter (the edge-pruning paper's; PRIME has none)
     limit_start: float = field(0.01, lo=0.0)
     limit_stop: float = field(0.007, lo=0.0)
     limit_steps: int = field(15, lo=1)

@@ -78,7 +78,8 @@ class Config(pn.PrimeConfig):
     @classmethod
     def quick(cls) -> "Config":
         """Width 16, 4 epochs on 1,500 images (batch 32), one chip, 200 test images, 4 programmed chips, 4 reads."""
-        return cls(width=16, epochs=4, batch_size=32, train_images=1500, test_images=200, n_train_chips=1, n_chips=4, n_reads=4,
+        return cls(width=16, epochs=4, batch_size=32, train_images=1500, test_images=200, n_train_chips=1,
+                   n_chips=4, n_reads=4,
                    chunk_size=2, prog_noise_us=(5.32,), read_noise_levels=(0.02,), classifier_epochs=3,
                    energy_images=8)
 

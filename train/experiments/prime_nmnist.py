@@ -68,7 +68,7 @@ class PrimeConfig(ep.StudyConfig):
     read_noise_levels: tuple[float, ...] = field((0.0, 0.05, 0.1, 0.2), lo=0.0, hi=1.0, min_len=1)
     score_optimizer: str = field("adam", choices=("sgd", "adam"))  # scores: Adam 1e-3, weight decay 5e-4, cosine
     score_lr: float = field(1e-3, lo=0.0, lo_open=True)
-    limit_flips: bool = field(False, choices=(True, False))  # PRIME has no reprogramming limiter
+    limit_flips: bool = field(False)  # PRIME has no reprogramming limiter
     energy_images: int = field(16, lo=1)  # images of the counted pass (counts are per inference)
 
 
