@@ -6,7 +6,9 @@
 * ``ternarize`` / ``ternary_codes``: ternary weight networks (Li et al., 2016):
   threshold ``delta = threshold * mean|w|``, scale = mean |w| above it.
 * ``bit_planes``: sign-magnitude bit-serial input encoding (1-bit DAC planes that
-  the array reads one after the other and the periphery shift-adds).
+  the array reads one after the other and the periphery shift-adds);
+  ``unsigned_bit_planes`` the planes of inputs in [0, 1] (the min-max "offset"
+  encoding: x = lo + (hi - lo) q, the ``lo`` term read as one extra all-ones plane).
 * ``DAC`` / ``ADC`` specs and ``dac`` / ``adc`` functions in the crossbar's
   normalised units (inputs in [-1, 1], one cell pair at full conductance swing = 1).
 
@@ -31,6 +33,8 @@ __all__ = [
     "ternary_codes",
     "ternarize",
     "bit_planes",
+    "unsigned_bit_planes",
+    "ENCODINGS",
     "DAC",
     "ADC",
     "dac",
@@ -150,6 +154,21 @@ def bit_planes(x: jax.Array, bits: int):
     return planes, weights
 
 
+def unsigned_bit_planes(x: jax.Array, bits: int):
+    """Bit-serial encoding of ``x`` (..., n) in [0, 1]: ``(planes (bits, ..., n) in
+    {0, 1}, weights (bits,))`` with ``sum_k weights[k] * planes[k]`` = ``x`` rounded
+    to ``2**bits - 1`` levels (one polarity: the DAC drives 0 or +V)."""
+    _check_bits(bits)
+    levels = 2**bits - 1
+    code = jnp.round(jnp.clip(x, 0.0, 1.0) * levels).astype(jnp.int32)
+    k = jnp.arange(bits, dtype=jnp.int32).reshape((bits,) + (1,) * x.ndim)
+    planes = ((code[None] >> k) & 1).astype(x.dtype)
+    return planes, (2.0 ** jnp.arange(bits, dtype=x.dtype)) / levels
+
+
+ENCODINGS = ("sign_magnitude", "offset")
+
+
 @spec
 class DAC:
     """Input digital-to-analogue converter.
@@ -158,13 +177,22 @@ class DAC:
     bit_serial: apply the input as ``bits`` binary planes through a 1-bit DAC
         (each plane is a separate array read and ADC conversion; shift-add),
         as the 40 nm macros do; False = one multi-level read.
+    encoding: "sign_magnitude" (each input vector scaled by its largest |x|, the
+        sign a polarity) or "offset" (DEPLM's min-max: each vector mapped to
+        [0, 1] by its min and max, ``x = lo + (hi - lo) q`` with ``q`` unsigned
+        levels; the ``lo @ W`` term is one extra read of an all-ones input plane).
+        "offset" uses every level for a vector whose values share a sign (ReLU
+        features, pixel intensities), where sign-magnitude wastes the sign bit.
     """
 
     bits: int = static(8)
     bit_serial: bool = static(False)
+    encoding: str = static("sign_magnitude")
 
     def validate(self):
         check_range(self, "bits", 1, 32, integer=True)
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"DAC.encoding = {self.encoding!r} is invalid: allowed {ENCODINGS}")
         if not self.bit_serial:
             check_range(self, "bits", 2, 32, integer=True)
 

@@ -335,16 +335,35 @@ def sample_weight(key: jax.Array, arr: ProgrammedArray, spec: CrossbarSpec) -> j
 
 
 def _encode_inputs(x: jax.Array, spec: CrossbarSpec):
-    """Normalise inputs per vector; returns (planes (P, B, n), plane weights (P,), x_max (B, 1))."""
-    x_max = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=-1, keepdims=True))
-    x_max = jnp.where(x_max > 0, x_max, 1.0)
-    xn = x / x_max
+    """Encode inputs per vector as the DAC applies them: returns (planes (P, B, n),
+    plane weights (P, B), scale (B, 1)) with ``x = scale * sum_p weights[p] planes[p]``
+    (up to the DAC's rounding)."""
+    offset = spec.dac is not None and spec.dac.encoding == "offset"
+    if offset:
+        lo = jax.lax.stop_gradient(jnp.min(x, axis=-1, keepdims=True))
+        scale = jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True)) - lo
+        scale = jnp.where(scale > 0, scale, 1.0)
+        xn = (x - lo) / scale
+    else:
+        scale = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=-1, keepdims=True))
+        scale = jnp.where(scale > 0, scale, 1.0)
+        xn = x / scale
+    ones = jnp.ones((1, x.shape[0]), x.dtype)
     if spec.dac is None:
-        return xn[None], jnp.ones((1,), x.dtype), x_max
-    if spec.dac.bit_serial:
-        planes, weights = converters.bit_planes(xn, spec.dac.bits)
-        return converters.ste(jnp.broadcast_to(xn, planes.shape) / weights.sum(), planes), weights, x_max
-    return converters.dac(xn, spec.dac)[None], jnp.ones((1,), x.dtype), x_max
+        planes, weights = xn[None], ones
+    elif spec.dac.bit_serial:
+        planes, w = (converters.unsigned_bit_planes if offset else converters.bit_planes)(xn, spec.dac.bits)
+        planes = converters.ste(jnp.broadcast_to(xn, planes.shape) / w.sum(), planes)
+        weights = jnp.broadcast_to(w[:, None], (len(w), x.shape[0]))
+    elif offset:
+        planes = converters.quantize_uniform(xn, spec.dac.bits, 0.0, 1.0)[None]
+        weights = ones
+    else:
+        planes, weights = converters.dac(xn, spec.dac)[None], ones
+    if offset:  # the lo @ W term: one read of an all-ones plane, weighted by lo / scale per vector
+        planes = jnp.concatenate([planes, jnp.ones_like(xn)[None]])
+        weights = jnp.concatenate([weights, (lo / scale).T])
+    return planes, weights, scale
 
 
 def _noisy(key, x, w, var, spec):
@@ -403,7 +422,7 @@ def mvm(key: jax.Array, arr: ProgrammedArray, x: jax.Array, spec: CrossbarSpec,
     x2 = x.reshape((-1, n_in))
     planes, plane_weights, x_max = _encode_inputs(x2, spec)
     sums, clipped = _column_sums(key, arr, planes.reshape((-1, n_in)), spec)
-    y = jnp.einsum("p,pbo->bo", plane_weights, sums.reshape(planes.shape[:2] + (n_out,)))
+    y = jnp.einsum("pb,pbo->bo", plane_weights, sums.reshape(planes.shape[:2] + (n_out,)))
     y = (y * x_max * arr.w_max * arr.gain).reshape(lead + (n_out,))
     if with_stats:
         return y, {"adc_clipped": clipped}
@@ -420,6 +439,8 @@ def op_counts(n_vectors: int, n_in: int, n_out: int, spec: CrossbarSpec) -> dict
     """
     row_tiles, col_tiles = tile_grid(n_in, n_out, spec)
     planes = spec.dac.bits if (spec.dac is not None and spec.dac.bit_serial) else 1
+    if spec.dac is not None and spec.dac.encoding == "offset":
+        planes += 1  # the all-ones plane of the lo @ W term
     reads = n_vectors * planes
     return {
         "macs": float(n_vectors * n_in * n_out),

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from analog.crossbar import CrossbarSpec
-from models.layers import KindLayers, scan_time
+from models.layers import SCAN_AXES, KindLayers, scan_time
 
 __all__ = ["spike", "lif_step", "integrate_step", "SpikingStep", "zero_carry", "run_steps", "early_stop",
            "early_stop_curve", "NMNISTNet", "bernoulli_kl", "VAEStep", "SpikingVAE", "reconstruction_stop"]
@@ -208,6 +208,17 @@ def bernoulli_kl(p: jax.Array, prior: float = 0.5, eps: float = 1e-6) -> jax.Arr
     return p * jnp.log(p / prior) + (1.0 - p) * jnp.log((1.0 - p) / (1.0 - prior))
 
 
+def td_batch_norm(current: jax.Array, threshold: float, train: bool, name: str) -> jax.Array:
+    """Threshold-dependent batch norm (tdBN, Zheng et al. 2021; FSVAE's and PRIME's
+    VAE): per channel (last axis), normalise to zero mean and standard deviation
+    ``threshold`` (alpha = 1), then a learnable scale and shift. Batch statistics
+    in training (of this time step), running averages at inference, when the chip
+    sees it as a per-channel affine of the array's current (digital, folded into
+    the neuron's gain and threshold)."""
+    bn = nn.BatchNorm(use_running_average=not train, momentum=0.9, name=name)
+    return bn(current) * threshold
+
+
 class VAEStep(nn.Module):
     """One time step of the fully spiking VAE (FSVAE's layout, PRIME's inpainting).
 
@@ -228,6 +239,8 @@ class VAEStep(nn.Module):
     width: int = 32
     latent: int = 128
     threshold: float = 0.2
+    norm: bool = True
+    train: bool = False
 
     @nn.compact
     def __call__(self, carry, x):
@@ -235,6 +248,8 @@ class VAEStep(nn.Module):
         w, new, counts = self.width, [], []
 
         def lif(i, current):
+            if self.norm:  # tdBN: batch statistics of this step in training, running ones at inference
+                current = td_batch_norm(current, self.threshold, self.train, name=f"norm{i}")
             u, s = lif_step(*cells[i], current, self.threshold)
             new.append((u, s))
             counts.append(jnp.sum(s))
@@ -286,6 +301,7 @@ class SpikingVAE(KindLayers):
     width: int = 32
     latent: int = 128
     threshold: float = 0.2
+    norm: bool = True
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False):
@@ -295,10 +311,11 @@ class SpikingVAE(KindLayers):
         batch = images.shape[0]
         carry = zero_carry(batch, VAE_CELLS(self.width), 1, images.dtype)
         carry = (carry[0], jnp.zeros((batch, 32, 32, 1), images.dtype))
-        scanned = scan_time(VAEStep, split_rngs={SAMPLE: True})
+        scanned = scan_time(VAEStep, split_rngs={SAMPLE: True},
+                            variable_axes={**SCAN_AXES, "batch_stats": 0})  # running statistics per step
         xs = jnp.broadcast_to(images, (self.steps,) + images.shape)
         _, (out, kl, counts) = scanned(self.conv_maker, self.dense_maker, self.width, self.latent, self.threshold,
-                                       name="steps")(carry, xs)
+                                       self.norm, train, name="steps")(carry, xs)
         gain = self.param("gain", nn.initializers.ones, ())
         offset = self.param("offset", nn.initializers.constant(OFFSET_INIT), ())
         mean_current = out / jnp.arange(1, self.steps + 1, dtype=out.dtype)[:, None, None, None, None]

@@ -90,6 +90,25 @@ def test_bit_serial_inputs_equal_quantized_inputs():
     np.testing.assert_allclose(y, xq @ w, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("bit_serial", [True, False])
+def test_offset_encoding_quantizes_each_vector_between_its_min_and_max(bit_serial):
+    """DEPLM's min-max input mode: x = lo + (hi - lo) q, q on 2**bits - 1 unsigned steps,
+    the lo @ W term read as an extra all-ones plane."""
+    w, x = _wx(40, 5, 3)
+    x = 0.3 * x + 3.0  # one sign, narrow range: sign-magnitude spends its levels on [0, lo)
+    spec = CrossbarSpec(dac=DAC(bits=4, bit_serial=bit_serial, encoding="offset"))
+    y = crossbar.mvm(KEY, crossbar.program(KEY, w, spec), x, spec)
+    lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
+    xq = lo + jnp.round((x - lo) / (hi - lo) * 15) / 15 * (hi - lo)
+    np.testing.assert_allclose(y, xq @ w, rtol=1e-4, atol=1e-3)
+    sign_magnitude = CrossbarSpec(dac=DAC(bits=4, bit_serial=bit_serial))
+    y_sm = crossbar.mvm(KEY, crossbar.program(KEY, w, sign_magnitude), x, sign_magnitude)
+    assert float(jnp.abs(y - x @ w).mean()) < 0.5 * float(jnp.abs(y_sm - x @ w).mean())
+    assert crossbar.op_counts(1, 40, 5, spec)["array_reads"] == (5 if bit_serial else 2)
+    with pytest.raises(ValueError, match=r"DAC\.encoding"):
+        DAC(encoding="unsigned")
+
+
 def test_drift_and_global_compensation():
     w, x = _wx(100, 20, 4)
     spec = CrossbarSpec(device=RRAM(drift_nu=0.1), t_inference=86400.0)

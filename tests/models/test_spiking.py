@@ -187,13 +187,22 @@ def test_spiking_vae_decodes_per_step_images_in_range_and_trains_scores_and_read
                        latent=8)
     images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)), jnp.float32)
     rngs = {"params": KEY, "program": KEY, "read": KEY}
-    variables = {"params": jax.jit(lambda x: model.init(rngs, x))(images)["params"]}
+    init = jax.jit(lambda x: model.init(rngs, x))(images)
+    variables = {"params": init["params"], "batch_stats": init["batch_stats"]}
     apply = jax.jit(lambda v, x, r: model.apply(v, x, rngs=r))
     decoded, kl, counts = apply(variables, images, rngs)
     assert decoded.shape == (3, 2, 32, 32, 1) and kl.shape == (3, 2) and counts.shape == (3, 7)
     assert float(jnp.abs(decoded).max()) <= 1.0 and float(kl.min()) >= 0.0
-    names = {jax.tree_util.keystr(p).split("'")[-2] for p, _ in jax.tree_util.tree_leaves_with_path(variables)}
-    assert names == {"scores", "gain", "offset"}
+    names = {jax.tree_util.keystr(p).split("'")[-2]
+             for p, _ in jax.tree_util.tree_leaves_with_path(variables["params"])}
+    assert names == {"scores", "gain", "offset", "scale", "bias"}  # scores, read-out, tdBN
+    # tdBN: inference uses running statistics, so an image decodes the same alone or in a batch;
+    # training normalises with the batch's statistics and updates the running ones of each step
+    np.testing.assert_allclose(apply(variables, images[:1], rngs)[0][:, 0], decoded[:, 0], atol=1e-5)
+    _, updated = jax.jit(lambda v, x: model.apply(v, x, train=True, rngs=rngs, mutable=["batch_stats"]))(
+        variables, images)
+    means = jax.tree.leaves(updated["batch_stats"])
+    assert means[0].shape[0] == 3 and not np.allclose(means[0], jax.tree.leaves(variables["batch_stats"])[0])
     # the latent is drawn from the "step" stream when given (training), the mode otherwise (evaluation)
     drawn = apply(variables, images, {**rngs, "step": KEY})[0]
     again = apply(variables, images, {**rngs, "step": jax.random.PRNGKey(9)})[0]

@@ -139,7 +139,7 @@ def make_task(cfg: Config) -> ep.Task:
 
     return ep.Task("prime-inpaint", "psnr_hole", model, score=score, loss=loss,
                    extra_metrics=("psnr_hole_early_stop", "steps"), source=pn.SOURCE,
-                   trainable=("scores", "gain", "offset"))  # the image read-out is digital: trained as a batch norm
+                   trainable=("scores", "gain", "offset", "scale", "bias"))  # digital: read-out and tdBN
 
 
 # ---------------------------------------------------------------------------- the digit classifier
