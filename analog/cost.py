@@ -72,6 +72,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -81,7 +82,7 @@ from analog.spec import check_range, is_concrete, spec, static
 __all__ = ["PRICES", "ANALOG_KEYS", "COUNT_KEYS", "MNSIM_T_DAC_S", "MNSIM_T_READ_S", "MNSIM_T_ADC_S",
            "MNSIM_T_DIGITAL_S", "collect", "stage_counts", "dynamic_counts", "array_read_energy",
            "array_power", "adc_energy", "MacroCosts", "DigitalCosts", "analog_cost", "digital_cost",
-           "compare"]
+           "compare", "compiled_flops"]
 
 # count key -> (report group, MacroCosts energy field per count, latency field per count)
 PRICES = {
@@ -498,3 +499,16 @@ def compare(counts: Any, macro: MacroCosts, baseline: DigitalCosts) -> dict[str,
         "digital_energy_j": d["energy_j"],
         "digital_latency_s": d["latency_s"],
     }
+
+
+def compiled_flops(fn, *args) -> float:
+    """Floating-point operations of one call of ``fn(*args)`` as XLA counts them in
+    the compiled program (``jit(fn).lower(*args).compile().cost_analysis()``): the
+    counted digital work of a training step or an inference, for the ``flops`` of a
+    digital baseline. Operations XLA hands to library calls it cannot see into
+    (e.g. a LAPACK factorisation) are not in the count."""
+    analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+    if not analysis or "flops" not in analysis:
+        raise ValueError("compiled_flops: this backend's XLA reports no FLOP count (cost_analysis)")
+    return float(analysis["flops"])

@@ -63,7 +63,7 @@ from models.masks import MASK, PULSES_PER_FLIP, _mask, limited_mask, mask_flips,
 __all__ = [
     "AnalogDense", "AnalogConv", "RandomDense", "RandomConv", "MaskedRandomDense", "MaskedRandomConv",
     "MaskedRandomRNNCell", "topk_mask", "mask_flips", "limited_mask", "MASK", "PULSES_PER_FLIP", "program_key",
-    "scan_time", "SCAN_RNGS", "SCAN_BROADCAST", "SCAN_AXES", "CHIP", "KINDS", "KindLayers",
+    "scan_time", "SCAN_RNGS", "SCAN_BROADCAST", "SCAN_AXES", "CHIP", "KINDS", "KindLayers", "RANDOM_SPEC",
 ]
 
 CHIP = "chip"  # the variable collection holding programmed arrays
@@ -71,7 +71,7 @@ SCAN_RNGS = {"params": False, "program": False, "read": True}  # one chip, fresh
 SCAN_BROADCAST = ("params", CHIP)
 SCAN_AXES = {"cost": 0}  # operation counts of every step (stacked over time; ``analog.cost.collect`` sums them)
 _ANY_KEY = jax.random.PRNGKey(0)
-_RANDOM_SPEC = CrossbarSpec(device=RRAM.taox_40nm_random().ideal())
+RANDOM_SPEC = CrossbarSpec(device=RRAM.taox_40nm_random().ideal())
 
 
 # ---------------------------------------------------------------------- keys and chips
@@ -369,7 +369,7 @@ class RandomDense(nn.Module):
     """
 
     features: int
-    spec: CrossbarSpec = _RANDOM_SPEC
+    spec: CrossbarSpec = RANDOM_SPEC
     scale: str = "scalar"
     scale_init: float = 1.0
     use_bias: bool = False
@@ -394,7 +394,7 @@ class RandomConv(nn.Module):
     strides: int | Sequence[int] = 1
     padding: str | Sequence[tuple[int, int]] = "SAME"
     feature_group_count: int = 1
-    spec: CrossbarSpec = _RANDOM_SPEC
+    spec: CrossbarSpec = RANDOM_SPEC
     scale: str = "scalar"
     scale_init: float = 1.0
     use_bias: bool = False
@@ -429,7 +429,7 @@ class MaskedRandomDense(nn.Module):
     """
 
     features: int
-    spec: CrossbarSpec = _RANDOM_SPEC
+    spec: CrossbarSpec = RANDOM_SPEC
     keep: float = 0.5
     prune_to: str = "reset"
     scale: str = "scalar"
@@ -462,7 +462,7 @@ class MaskedRandomConv(nn.Module):
     strides: int | Sequence[int] = 1
     padding: str | Sequence[tuple[int, int]] = "SAME"
     feature_group_count: int = 1
-    spec: CrossbarSpec = _RANDOM_SPEC
+    spec: CrossbarSpec = RANDOM_SPEC
     keep: float = 0.5
     prune_to: str = "reset"
     scale: str = "scalar"
@@ -496,7 +496,7 @@ class MaskedRandomRNNCell(nn.RNNCellBase):
     """
 
     features: int
-    spec: CrossbarSpec = _RANDOM_SPEC
+    spec: CrossbarSpec = RANDOM_SPEC
     keep: float = 0.5
     prune_to: str = "reset"
     activation: Callable[[jax.Array], jax.Array] = nn.relu

@@ -18,6 +18,38 @@ in front of the sensor; a static image makes no events once the motion ends.
 N-MNIST's own files (``Train/<digit>/*.bin``, ``Test/<digit>/*.bin``) hold 5 bytes
 per event: x, y, then the polarity in the top bit and a 23-bit microsecond time
 stamp; a y of 240 marks a time-stamp overflow (2**13 us added to later events).
+
+DVS128 Gesture (Amir et al. 2017; 11 classes, ``GESTURES``) has an emulator and a
+loader; both give event point sets (``train.data.points.event_points``: xyz = x, y,
+t scaled to (-0.5, 0.5), feature = polarity -1/+1), DEPLM's PointNet++ input.
+
+``gesture_events`` renders a subject's moving forearms (thick bright segments with
+a round hand, on a dark background) on a sensor of ``GESTURE_SENSOR`` = 64 x 64
+pixels by default (DVS128 is 128 x 128; 64 x 64 is four times faster and keeps the
+shapes), one frame every ``GESTURE_STEP_US`` = 10 ms over a ``GESTURE_US`` = 1 s
+window, through ``events_from_frames`` (each event's time then spread uniformly over
+the step that made it) plus background noise. The subject faces the sensor, so
+their right arm is on the image's left; "clockwise" is as the sensor sees it (y
+down). Every sample draws its own position (+-8% of the sensor), size (+-15%),
+amplitude (+-20%), speed (0.8-1.25x) and phase; "other" moves both hands along
+random smooth tracks. Static statistics (where the events fall) tell most classes
+apart but not clockwise from counter-clockwise: that takes the events' order in time.
+
+The release (``DvsGesture/``) holds AEDAT 3.1 recordings ``userNN_<lighting>.aedat``,
+each with ``userNN_<lighting>_labels.csv`` (``class,startTime_usec,endTime_usec``,
+classes 1 .. 11), and the lists ``trials_to_train.txt`` / ``trials_to_test.txt``. An
+AEDAT 3.1 file is ASCII header lines starting with '#' (the first '#!AER-DAT3.1',
+the last '#!END-HEADER\r\n'), then packets: a 28-byte little-endian header (int16
+eventType, int16 eventSource, int32 eventSize, eventTSOffset, eventTSOverflow,
+eventCapacity, eventNumber, eventValid) and eventNumber * eventSize bytes. Polarity
+events (eventType 1, 8 bytes) are uint32 data (bit 0 valid, bit 1 polarity, bits
+2-16 y, bits 17-31 x) and a uint32 time stamp (us; the full time is eventTSOverflow
+<< 31 | time stamp); invalid events and other types are skipped. Addresses are kept
+as recorded: DVS128 (jAER's convention) counts y from the bottom row, so a frame
+drawn with row = y is upside down; nothing here flips it. ``load_dvs_gesture`` cuts
+``windows_per_gesture`` windows of ``window_us`` (default one of 0.5 s, centred on the
+gesture) spread evenly over each labelled gesture, each clipped to the gesture's
+own span, and takes every window's events from its start.
 """
 
 from __future__ import annotations
@@ -28,6 +60,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from .cache import cached
 from .dataset import DataError, Dataset
 
 EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
@@ -64,12 +97,20 @@ def events_from_frames(rng: np.random.Generator, frames: np.ndarray, times_us: n
         reference[fire] += crossed[fire] * threshold
         last[fire] = t
     if noise_hz > 0:
-        duration_s = (times_us[-1] - times_us[0]) * 1e-6
-        count = rng.poisson(noise_hz * duration_s * log[0].size)
-        chunks.append(_events(rng.integers(0, log.shape[2], count), rng.integers(0, log.shape[1], count),
-                              rng.uniform(times_us[0], times_us[-1], count).astype(np.int64), rng.random(count) < 0.5))
+        chunks.append(noise_events(rng, log.shape[1:], times_us[0], times_us[-1], noise_hz))
     events = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
     return events[np.argsort(events["t"], kind="stable")]
+
+
+def noise_events(rng: np.random.Generator, shape: tuple[int, int], start_us: float, end_us: float,
+                 noise_hz: float) -> np.ndarray:
+    """Background-activity events (unsorted) on a sensor of ``shape`` (H, W): a Poisson
+    number at ``noise_hz`` per pixel per second over [start_us, end_us], each at a
+    uniform pixel, time and polarity."""
+    duration_s = (end_us - start_us) * 1e-6
+    count = rng.poisson(noise_hz * duration_s * (shape[0] * shape[1]))
+    return _events(rng.integers(0, shape[1], count), rng.integers(0, shape[0], count),
+                   rng.uniform(start_us, end_us, count).astype(np.int64), rng.random(count) < 0.5)
 
 
 def _events(x, y, t, p) -> np.ndarray:
@@ -173,3 +214,273 @@ def load_event_mnist_sample(seed: int = 0, n_frames: int = 10, noise_hz: float =
 
     return Dataset(frames(images.x_train, "time"), images.y_train, frames(images.x_test, "number"), images.y_test,
                    name="event_mnist_sample", n_classes=10)
+
+
+# --- DVS128 Gesture: an emulator and the real release's AEDAT 3.1 files -----------------------------------------
+
+GESTURES = ("hand clap", "right hand wave", "left hand wave", "right arm clockwise", "right arm counter-clockwise",
+            "left arm clockwise", "left arm counter-clockwise", "arm roll", "air drums", "air guitar", "other")
+GESTURE_SENSOR = (64, 64)  # the emulator's default rows, columns (DVS128 is 128 x 128: pass sensor=DVS128_SENSOR)
+DVS128_SENSOR = (128, 128)
+GESTURE_US = 1_000_000  # the emulator's window
+GESTURE_STEP_US = 10_000  # its frame step: the hands move about a pixel per step at most
+GESTURE_NOISE_HZ = 0.3  # background events per pixel per second
+
+
+def _limb(u, elbow, hand):
+    """(elbow (T, 2), hand (T, 2)) in sensor fractions (x, y; y down), broadcast to T."""
+    return np.broadcast_to(elbow, (len(u), 2)), np.broadcast_to(hand, (len(u), 2))
+
+
+def _circle(u, centre, radius, omega, phase):
+    angle = omega * u[:, None] + phase
+    return centre + radius * np.concatenate([np.cos(angle), np.sin(angle)], axis=1)
+
+
+def _gesture_limbs(rng: np.random.Generator, label: int, u: np.ndarray):
+    """The moving forearms of gesture ``label`` at times ``u`` (T,) s: a list of
+    (elbow, hand) tracks (T, 2) in sensor fractions, x right and y down, for a
+    subject facing the sensor (their right arm on the image's left)."""
+    c = 0.5 + rng.uniform(-0.08, 0.08, 2)  # chest
+    s = rng.uniform(0.85, 1.15)  # subject's size
+    a = rng.uniform(0.8, 1.2)  # amplitude
+    phase = rng.uniform(0, 2 * np.pi)
+    side = np.array([-1.0, 1.0])  # subject's right, left: image left, right
+
+    def w(hz):
+        return 2 * np.pi * hz * rng.uniform(0.8, 1.25)
+
+    def at(dx, dy):
+        return c + s * np.array([dx, dy])
+
+    if label == 0:  # hand clap: the hands meet and part at chest height
+        gap = 0.03 + 0.06 * a * (1 + np.cos(w(2.0) * u + phase))
+        return [_limb(u, at(0.16 * k, 0.1), np.stack([c[0] + k * s * gap, np.full_like(u, c[1])], 1)) for k in side]
+    if label in (1, 2):  # a wave: the upright forearm swings about its elbow
+        k = side[label - 1]
+        swing = 0.6 * a * np.sin(w(2.0) * u + phase)
+        elbow = at(0.2 * k, 0.0)
+        return [_limb(u, elbow, elbow + 0.18 * s * np.stack([np.sin(swing), -np.cos(swing)], 1))]
+    if label in (3, 4, 5, 6):  # an arm circles (clockwise on the image when its angle grows, y down)
+        k, turn = side[(label - 3) // 2], (1.0 if label in (3, 5) else -1.0)
+        hand = _circle(u, at(0.2 * k, -0.05), 0.14 * s * a, turn * w(1.2), phase)
+        return [_limb(u, at(0.15 * k, -0.15), hand)]
+    if label == 7:  # arm roll: the forearms roll about each other in front of the chest
+        omega = w(2.0)
+        return [_limb(u, at(0.17 * k, 0.12), _circle(u, at(0.0, 0.02), 0.06 * s * a, omega, phase + (k > 0) * np.pi))
+                for k in side]
+    if label == 8:  # air drums: the hands beat up and down in turn
+        omega = w(2.5)
+        return [_limb(u, at(0.2 * k, 0.05), np.stack([np.full_like(u, at(0.1 * k, 0)[0]),
+                                                      c[1] + s * (0.12 + 0.07 * a * np.sin(omega * u + phase
+                                                                                           + (k > 0) * np.pi))], 1))
+                for k in side]
+    if label == 9:  # air guitar: the right hand strums fast, the left slides slowly along the neck
+        strum = np.stack([np.full_like(u, at(-0.06, 0)[0]), c[1] + s * (0.12 + 0.05 * a * np.sin(w(4.0) * u + phase))], 1)
+        slide = np.stack([c[0] + s * (0.27 + 0.04 * np.sin(w(0.8) * u)), np.full_like(u, at(0, -0.06)[1])], 1)
+        return [_limb(u, at(-0.2, 0.05), strum), _limb(u, at(0.12, 0.05), slide)]
+    return [_limb(u, at(0.2 * k, 0.1), at(0.12 * k, 0.0) + _wander(rng, u, s)) for k in side]  # other
+
+
+def _wander(rng, u, s):
+    """A random smooth track (T, 2): two sinusoids of random frequency per axis."""
+    hz = rng.uniform(0.4, 3.0, (2, 2))
+    amp = s * rng.uniform(0.02, 0.08, (2, 2))
+    phase = rng.uniform(0, 2 * np.pi, (2, 2))
+    return np.sum(amp * np.sin(2 * np.pi * hz * u[:, None, None] + phase), axis=2)
+
+
+def _render_limbs(limbs, shape, width_px: float, brightness: float) -> np.ndarray:
+    """Frames (T, H, W) float32 of bright thick forearm segments (``width_px`` thick,
+    a one-pixel linear edge) with a round hand at each end on a dark background;
+    each limb is drawn only inside the box its track sweeps."""
+    h, w = shape
+    frames = np.zeros((len(limbs[0][0]), h, w), np.float32)
+    for elbow, hand in limbs:
+        a, b = elbow * (w, h), hand * (w, h)
+        lo = np.maximum(np.floor(np.minimum(a, b).min(0) - width_px - 1), 0).astype(int)
+        hi = np.minimum(np.ceil(np.maximum(a, b).max(0) + width_px + 1), (w, h)).astype(int)
+        if np.any(hi <= lo):
+            continue
+        ys, xs = (np.mgrid[lo[1]:hi[1], lo[0]:hi[0]] + 0.5).astype(np.float32)
+        box = frames[:, lo[1]:hi[1], lo[0]:hi[0]]
+        box[...] = np.maximum(box, _limb_intensity(xs, ys, a, b, width_px))
+    return brightness * frames
+
+
+def _limb_intensity(xs, ys, a, b, width_px):
+    """Intensity (T, h, w) in [0, 1] of the segment a -> b (T, 2) px at pixel centres xs, ys."""
+    a = a.astype(np.float32)[:, :, None, None]
+    d = b.astype(np.float32)[:, :, None, None] - a
+    px, py = xs - a[:, 0], ys - a[:, 1]
+    along = np.clip((px * d[:, 0] + py * d[:, 1]) / np.maximum(d[:, 0] ** 2 + d[:, 1] ** 2, 1e-6), 0, 1)
+    dist = np.hypot(px - along * d[:, 0], py - along * d[:, 1]) - width_px / 2
+    palm = np.hypot(px - d[:, 0], py - d[:, 1]) - width_px
+    return np.clip(0.5 - np.minimum(dist, palm), 0, 1)
+
+
+def gesture_events(rng: np.random.Generator, label: int, sensor: tuple[int, int] = GESTURE_SENSOR,
+                   duration_us: int = GESTURE_US, step_us: int = GESTURE_STEP_US, noise_hz: float = GESTURE_NOISE_HZ,
+                   threshold: float = THRESHOLD, refractory_us: float = 1000.0) -> np.ndarray:
+    """DVS128-Gesture-like events (EVENT_DTYPE, time-sorted, t in [0, duration_us])
+    of gesture ``label`` (index into ``GESTURES``) on a ``sensor`` (H, W): the
+    moving forearms (``_gesture_limbs``: class-specific periodic tracks with random
+    phase, speed, amplitude, size and position) rendered every ``step_us`` through
+    ``events_from_frames``; each event's time is spread uniformly over the step
+    that made it, and background noise is added at ``noise_hz`` per pixel."""
+    if not 0 <= label < len(GESTURES):
+        raise ValueError(f"gesture_events: label = {label!r} is invalid: allowed 0 .. {len(GESTURES) - 1}")
+    times = np.arange(0, duration_us + 1, step_us, dtype=np.int64)
+    limbs = _gesture_limbs(rng, label, times * 1e-6)
+    frames = _render_limbs(limbs, sensor, 0.045 * min(sensor), 0.8)
+    out = events_from_frames(rng, frames, times, threshold, refractory_us)
+    out["t"] -= rng.integers(0, step_us, len(out))
+    out = np.concatenate([out, noise_events(rng, sensor, 0, duration_us, noise_hz)])
+    return out[np.argsort(out["t"], kind="stable")]
+
+
+def load_gesture_sample(seed: int = 0, n_train: int = 440, n_test: int = 220, n_points: int = 1024,
+                        sensor: tuple[int, int] = GESTURE_SENSOR, duration_us: int = GESTURE_US,
+                        noise_hz: float = GESTURE_NOISE_HZ, cache_dir=None) -> Dataset:
+    """The gesture emulator's stand-in for DVS128 Gesture: ``n_train`` + ``n_test``
+    windows (classes balanced, shuffled) of ``gesture_events`` as event point sets
+    (n, n_points, 4) float32 (``points.event_points`` over the window), labels int32
+    0 .. 10; deterministic by ``seed``; cached under ``cache_dir`` when given."""
+    args = dict(version=1, seed=seed, n_train=n_train, n_test=n_test, n_points=n_points, sensor=list(sensor),
+                duration_us=duration_us, noise_hz=noise_hz)
+    arrays = cached(cache_dir, "gesture_sample", args, lambda: _gesture_arrays(args))
+    return Dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+                   name="gesture_sample", n_classes=len(GESTURES))
+
+
+def _gesture_arrays(args: dict) -> dict[str, np.ndarray]:
+    from .points import event_points  # here, not at the top: points imports this module
+
+    rng = np.random.default_rng(args["seed"])
+    out = {}
+    for part in ("train", "test"):
+        n = args[f"n_{part}"]
+        y = rng.permutation(np.arange(n) % len(GESTURES)).astype(np.int32)
+        x = [event_points(gesture_events(rng, int(label), tuple(args["sensor"]), args["duration_us"],
+                                         noise_hz=args["noise_hz"]), args["n_points"], tuple(args["sensor"]),
+                          args["duration_us"], rng) for label in y]
+        out[f"x_{part}"], out[f"y_{part}"] = np.stack(x) if n else np.zeros((0, args["n_points"], 4), np.float32), y
+    return out
+
+
+AEDAT_MAGIC = b"#!AER-DAT3"
+AEDAT_END_HEADER = b"#!END-HEADER\r\n"
+AEDAT_PACKET = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
+                         ("ts_overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
+AEDAT_POLARITY = 1  # eventType of polarity events (8 bytes: data, timestamp)
+DVS_GESTURE_WINDOW_US = 500_000
+
+
+def read_aedat(path: str | os.PathLike) -> np.ndarray:
+    """The valid polarity events (EVENT_DTYPE, time-sorted, t in us since the
+    recording's clock start) of one AEDAT 3.1 file (see the DVS128 Gesture section of
+    the module docstring); other event types are skipped. Raises DataError naming
+    the file on a missing header end or a truncated packet."""
+    raw = Path(path).read_bytes()
+    if not raw.startswith(AEDAT_MAGIC):
+        raise DataError(f"{path}: not an AEDAT 3 file (it should start with {AEDAT_MAGIC.decode()!r})")
+    end = raw.find(AEDAT_END_HEADER)
+    if end < 0:
+        raise DataError(f"{path}: AEDAT header has no '#!END-HEADER' line")
+    chunks, pos = [], end + len(AEDAT_END_HEADER)
+    while pos < len(raw):
+        if pos + AEDAT_PACKET.itemsize > len(raw):
+            raise DataError(f"{path}: truncated AEDAT packet header at byte {pos}")
+        head = np.frombuffer(raw, AEDAT_PACKET, 1, pos)[0]
+        body, pos = pos + AEDAT_PACKET.itemsize, pos + AEDAT_PACKET.itemsize + int(head["number"]) * int(head["size"])
+        if pos > len(raw) or head["number"] < 0 or head["size"] < 0:
+            raise DataError(f"{path}: truncated AEDAT packet at byte {body - AEDAT_PACKET.itemsize}: "
+                            f"{head['number']} events of {head['size']} bytes, {len(raw) - body} bytes left")
+        if head["type"] == AEDAT_POLARITY:
+            chunks.append(_polarity_packet(path, raw, body, head))
+    out = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
+    return out[np.argsort(out["t"], kind="stable")]
+
+
+def _polarity_packet(path, raw: bytes, offset: int, head) -> np.ndarray:
+    if head["size"] != 8:
+        raise DataError(f"{path}: polarity packet with {head['size']}-byte events (AEDAT 3.1 has 8)")
+    words = np.frombuffer(raw, "<u4", 2 * int(head["number"]), offset).reshape(-1, 2).astype(np.int64)
+    words = words[(words[:, 0] & 1) == 1]
+    t = (int(head["ts_overflow"]) << 31) | (words[:, 1] & 0x7FFFFFFF)
+    return _events((words[:, 0] >> 17) & 0x7FFF, (words[:, 0] >> 2) & 0x7FFF, t, (words[:, 0] >> 1) & 1)
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DataError(f"DVS128 Gesture: {path} does not exist")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_gesture_labels(path: str | os.PathLike) -> np.ndarray:
+    """The labelled gestures of one recording's ``*_labels.csv`` (header
+    ``class,startTime_usec,endTime_usec``, classes 1 .. 11): int64 (k, 3) rows of
+    (class 0 .. 10, start us, end us)."""
+    path = Path(path)
+    rows = _read_lines(path)[1:]
+    try:
+        table = np.array([[int(v) for v in row.split(",")] for row in rows], np.int64).reshape(-1, 3)
+    except ValueError as e:
+        raise DataError(f"{path}: expected rows of 'class,startTime_usec,endTime_usec' integers ({e})") from e
+    if table.size and (table[:, 0].min() < 1 or table[:, 0].max() > len(GESTURES)):
+        raise DataError(f"{path}: classes must lie in 1 .. {len(GESTURES)}, found {table[:, 0].min()} .. "
+                        f"{table[:, 0].max()}")
+    if np.any(table[:, 2] <= table[:, 1]):
+        raise DataError(f"{path}: a gesture ends before it starts")
+    return table - np.array([1, 0, 0])
+
+
+def _gesture_windows(path: Path, events: np.ndarray, labels: np.ndarray, window_us: int, per_gesture: int):
+    """(events shifted to the window's start, label) of ``per_gesture`` windows of
+    ``window_us`` per labelled gesture, centred at (2k + 1) / (2 per_gesture) of its
+    span (one: the middle), each clipped to the gesture."""
+    for label, start, end in labels:
+        for k in range(per_gesture):
+            centre = start + (end - start) * (2 * k + 1) // (2 * per_gesture)
+            lo, hi = max(start, centre - window_us // 2), min(end, centre - window_us // 2 + window_us)
+            part = events[np.searchsorted(events["t"], lo):np.searchsorted(events["t"], hi)].copy()
+            if len(part) == 0:
+                raise DataError(f"{path}: no events in the window {lo} .. {hi} us of gesture {label + 1}")
+            part["t"] -= lo
+            yield part, int(label)
+
+
+def _dvs_split(root: Path, listing: str, n_points: int, window_us: int, per_gesture: int, rng):
+    from .points import event_points  # here, not at the top: points imports this module
+
+    x, y = [], []
+    for name in _read_lines(root / listing):
+        aedat = root / name
+        if not aedat.is_file():
+            raise DataError(f"DVS128 Gesture: {aedat} (listed in {root / listing}) does not exist")
+        labels = read_gesture_labels(root / f"{aedat.stem}_labels.csv")
+        for part, label in _gesture_windows(aedat, read_aedat(aedat), labels, window_us, per_gesture):
+            x.append(event_points(part, n_points, DVS128_SENSOR, window_us, rng))
+            y.append(label)
+    return np.stack(x) if x else np.zeros((0, n_points, 4), np.float32), np.array(y, np.int32)
+
+
+def load_dvs_gesture(data_dir: str | os.PathLike, n_points: int = 1024, window_us: int = DVS_GESTURE_WINDOW_US,
+                     windows_per_gesture: int = 1, seed: int = 0) -> Dataset:
+    """DVS128 Gesture from its release folder ``data_dir`` (``DvsGesture/`` or its
+    parent): the recordings listed in ``trials_to_train.txt`` / ``trials_to_test.txt``,
+    ``windows_per_gesture`` windows of ``window_us`` per labelled gesture (module
+    docstring) as event point sets (n, n_points, 4) float32 on the 128 x 128 sensor,
+    labels int32 0 .. 10; the subsets of points are deterministic by ``seed``."""
+    root = Path(data_dir)
+    if (root / "DvsGesture").is_dir():
+        root = root / "DvsGesture"
+    if not root.is_dir():
+        raise DataError(f"DVS128 Gesture folder {str(root)!r} does not exist")
+    if window_us <= 0 or windows_per_gesture < 1:
+        raise DataError(f"DVS128 Gesture: window_us = {window_us!r} and windows_per_gesture = "
+                        f"{windows_per_gesture!r} must be positive")
+    rng = np.random.default_rng(seed)
+    x_train, y_train = _dvs_split(root, "trials_to_train.txt", n_points, window_us, windows_per_gesture, rng)
+    x_test, y_test = _dvs_split(root, "trials_to_test.txt", n_points, window_us, windows_per_gesture, rng)
+    return Dataset(x_train, y_train, x_test, y_test, name="dvs_gesture", n_classes=len(GESTURES))

@@ -18,6 +18,9 @@ EXPERIMENTS = {
     "edge-pruning-drive": "train.experiments.edge_pruning_drive",
     "prime-nmnist": "train.experiments.prime_nmnist",
     "prime-inpaint": "train.experiments.prime_inpaint",
+    "deplm-events": "train.experiments.deplm_events",
+    "deplm-images": "train.experiments.deplm_images",
+    "deplm-parts": "train.experiments.deplm_parts",
 }
 
 
