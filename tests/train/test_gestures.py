@@ -125,5 +125,7 @@ def test_bad_release_files_raise_data_errors_naming_the_file(tmp_path):
     (root / "user01_fluorescent_labels.csv").unlink()
     with pytest.raises(DataError, match="user01_fluorescent_labels.csv does not exist"):
         events.load_dvs_gesture(root)
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(DataError, match="nowhere.*does not exist"):
         events.load_dvs_gesture(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="user02.aedat: AEDAT file does not exist"):
+        events.read_aedat(root / "user02.aedat")

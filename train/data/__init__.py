@@ -13,13 +13,15 @@ from .batching import batches, epoch_batches, shuffled_batches
 from .cifar import load_cifar10
 from .dataset import DataError, Dataset
 from .idx import load_mnist_idx, read_idx
-from .events import load_event_mnist_sample, load_nmnist
+from .events import load_dvs_gesture, load_event_mnist_sample, load_gesture_sample, load_nmnist
 from .fundus import load_drive, load_synthetic_fundus
 from .images import load_digits, load_mnist_sample
+from .shapes import PartDataset, load_shapenet_part, load_synthetic_parts, load_synthetic_shapes
 from .speech import load_fsdd, load_spoken_digits
 
-EMBEDDED = ("digits", "mnist_sample", "spoken_digits", "synthetic_fundus", "event_mnist_sample")
-ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10", "fsdd", "drive", "nmnist")
+EMBEDDED = ("digits", "mnist_sample", "spoken_digits", "synthetic_fundus", "event_mnist_sample", "gesture_sample",
+            "synthetic_shapes")
+ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10", "fsdd", "drive", "nmnist", "dvs_gesture")
 DATASETS = EMBEDDED + ON_DISK
 
 
@@ -39,7 +41,11 @@ def load(
     Free Spoken Digit Dataset wav files, "drive" the DRIVE retinal-vessel release
     (vessel segmentation: labels are per-pixel masks, -1 outside the field of view),
     "nmnist" N-MNIST's event files and "event_mnist_sample" the MNIST sample through
-    the event-camera emulator (``train.data.events``; frames (n, T, 34, 34, 2)). See the
+    the event-camera emulator (``train.data.events``; frames (n, T, 34, 34, 2)).
+    Point sets (n, N, 3 + C): "gesture_sample" (the gesture emulator) and
+    "dvs_gesture" (DVS128 Gesture's AEDAT files) as event points, "synthetic_shapes"
+    (``train.data.shapes``, xyz + normals, labels the category; part segmentation:
+    ``load_synthetic_parts`` / ``load_shapenet_part``, a ``PartDataset``). See the
     individual loaders for shapes and ranges. `valid_fraction` > 0 moves that
     fraction of the training images to a validation split (`Dataset.with_validation`).
     """
@@ -61,6 +67,8 @@ def _load(name, data_dir, seed, flatten) -> Dataset:
             return load_drive(data_dir)
         if name == "nmnist":
             return load_nmnist(data_dir)
+        if name == "dvs_gesture":
+            return load_dvs_gesture(data_dir)
         return load_mnist_idx(data_dir, seed=seed, flatten=flatten, name=name)
     if data_dir is not None:
         raise DataError(
@@ -73,6 +81,10 @@ def _load(name, data_dir, seed, flatten) -> Dataset:
         return load_synthetic_fundus(seed=seed)
     if name == "event_mnist_sample":
         return load_event_mnist_sample(seed=seed)
+    if name == "gesture_sample":
+        return load_gesture_sample(seed=seed)
+    if name == "synthetic_shapes":
+        return load_synthetic_shapes(seed=seed)
     loader = load_digits if name == "digits" else load_mnist_sample
     return loader(seed=seed, flatten=flatten)
 
@@ -87,6 +99,12 @@ __all__ = [
     "load_cifar10",
     "load_digits",
     "load_drive",
+    "load_dvs_gesture",
+    "load_gesture_sample",
+    "load_shapenet_part",
+    "load_synthetic_parts",
+    "load_synthetic_shapes",
+    "PartDataset",
     "load_event_mnist_sample",
     "load_nmnist",
     "load_fsdd",

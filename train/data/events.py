@@ -25,10 +25,10 @@ t scaled to (-0.5, 0.5), feature = polarity -1/+1), DEPLM's PointNet++ input.
 
 ``gesture_events`` renders a subject's moving forearms (thick bright segments with
 a round hand, on a dark background) on a sensor of ``GESTURE_SENSOR`` = 64 x 64
-pixels by default (DVS128 is 128 x 128; 64 x 64 is four times faster and keeps the
-shapes), one frame every ``GESTURE_STEP_US`` = 10 ms over a ``GESTURE_US`` = 1 s
-window, through ``events_from_frames`` (each event's time then spread uniformly over
-the step that made it) plus background noise. The subject faces the sensor, so
+pixels by default (DVS128 is 128 x 128, ``DVS128_SENSOR``; 64 x 64 is about three
+times faster and keeps the shapes), one frame every ``GESTURE_STEP_US`` = 10 ms
+over a ``GESTURE_US`` = 1 s window, through ``events_from_frames`` (each event's
+time then spread uniformly over the step that made it) plus background noise. The subject faces the sensor, so
 their right arm is on the image's left; "clockwise" is as the sensor sees it (y
 down). Every sample draws its own position (+-8% of the sensor), size (+-15%),
 amplitude (+-20%), speed (0.8-1.25x) and phase; "other" moves both hands along
@@ -49,7 +49,8 @@ as recorded: DVS128 (jAER's convention) counts y from the bottom row, so a frame
 drawn with row = y is upside down; nothing here flips it. ``load_dvs_gesture`` cuts
 ``windows_per_gesture`` windows of ``window_us`` (default one of 0.5 s, centred on the
 gesture) spread evenly over each labelled gesture, each clipped to the gesture's
-own span, and takes every window's events from its start.
+own span, with times counted from the window's start; an empty window is a
+DataError.
 """
 
 from __future__ import annotations
@@ -227,59 +228,84 @@ GESTURE_STEP_US = 10_000  # its frame step: the hands move about a pixel per ste
 GESTURE_NOISE_HZ = 0.3  # background events per pixel per second
 
 
-def _limb(u, elbow, hand):
-    """(elbow (T, 2), hand (T, 2)) in sensor fractions (x, y; y down), broadcast to T."""
-    return np.broadcast_to(elbow, (len(u), 2)), np.broadcast_to(hand, (len(u), 2))
+class _Pose:
+    """One sample's subject: chest ``c`` (x, y sensor fractions, y down), size ``s``,
+    amplitude ``a`` and phase ``phase``, drawn from ``rng``; ``omega`` draws a speed."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.c = 0.5 + rng.uniform(-0.08, 0.08, 2)
+        self.s, self.a, self.phase = rng.uniform(0.85, 1.15), rng.uniform(0.8, 1.2), rng.uniform(0, 2 * np.pi)
+
+    def at(self, dx, dy):
+        """The point (dx, dy) subject sizes from the chest."""
+        return self.c + self.s * np.array([dx, dy])
+
+    def omega(self, hz: float) -> float:
+        """An angular speed (rad/s) about ``hz``, 0.8-1.25x."""
+        return 2 * np.pi * hz * self.rng.uniform(0.8, 1.25)
+
+
+SIDES = (-1.0, 1.0)  # the subject's right, left arm: the image's left, right
+
+
+def _track(u, x, y):
+    """A track (T, 2) of x and y (scalars or (T,) arrays at times u)."""
+    return np.stack(np.broadcast_arrays(x, y, u)[:2], 1)
 
 
 def _circle(u, centre, radius, omega, phase):
-    angle = omega * u[:, None] + phase
-    return centre + radius * np.concatenate([np.cos(angle), np.sin(angle)], axis=1)
+    return _track(u, centre[0] + radius * np.cos(omega * u + phase), centre[1] + radius * np.sin(omega * u + phase))
+
+
+def _clap(p: _Pose, u):  # the hands meet and part at chest height
+    gap = 0.03 + 0.06 * p.a * (1 + np.cos(p.omega(2.0) * u + p.phase))
+    return [(p.at(0.16 * k, 0.1), _track(u, p.c[0] + k * p.s * gap, p.c[1])) for k in SIDES]
+
+
+def _wave(p: _Pose, u, k):  # the upright forearm swings about its elbow
+    swing = 0.6 * p.a * np.sin(p.omega(2.0) * u + p.phase)
+    elbow = p.at(0.2 * k, 0.0)
+    return [(elbow, _track(u, elbow[0] + 0.18 * p.s * np.sin(swing), elbow[1] - 0.18 * p.s * np.cos(swing)))]
+
+
+def _arm_circle(p: _Pose, u, k, turn):  # the whole arm circles; turn +1: clockwise on the image (y down)
+    return [(p.at(0.15 * k, -0.15), _circle(u, p.at(0.2 * k, -0.05), 0.14 * p.s * p.a, turn * p.omega(1.2), p.phase))]
+
+
+def _arm_roll(p: _Pose, u):  # the forearms roll about each other in front of the chest
+    omega = p.omega(2.0)
+    return [(p.at(0.17 * k, 0.12), _circle(u, p.at(0.0, 0.02), 0.06 * p.s * p.a, omega, p.phase + (k > 0) * np.pi))
+            for k in SIDES]
+
+
+def _air_drums(p: _Pose, u):  # the hands beat up and down in turn
+    omega = p.omega(2.5)
+    beat = [0.12 + 0.07 * p.a * np.sin(omega * u + p.phase + (k > 0) * np.pi) for k in SIDES]
+    return [(p.at(0.2 * k, 0.05), _track(u, p.at(0.1 * k, 0)[0], p.c[1] + p.s * b)) for k, b in zip(SIDES, beat)]
+
+
+def _air_guitar(p: _Pose, u):  # the right hand strums fast, the left slides slowly along the neck
+    strum = _track(u, p.at(-0.06, 0)[0], p.c[1] + p.s * (0.12 + 0.05 * p.a * np.sin(p.omega(4.0) * u + p.phase)))
+    slide = _track(u, p.c[0] + p.s * (0.27 + 0.04 * np.sin(p.omega(0.8) * u)), p.at(0, -0.06)[1])
+    return [(p.at(-0.2, 0.05), strum), (p.at(0.12, 0.05), slide)]
+
+
+def _other(p: _Pose, u):  # both hands wander along random smooth tracks
+    return [(p.at(0.2 * k, 0.1), p.at(0.12 * k, 0.0) + _wander(p.rng, u, p.s)) for k in SIDES]
+
+
+_GESTURE_TRACKS = (_clap, lambda p, u: _wave(p, u, -1.0), lambda p, u: _wave(p, u, 1.0),
+                   lambda p, u: _arm_circle(p, u, -1.0, 1.0), lambda p, u: _arm_circle(p, u, -1.0, -1.0),
+                   lambda p, u: _arm_circle(p, u, 1.0, 1.0), lambda p, u: _arm_circle(p, u, 1.0, -1.0),
+                   _arm_roll, _air_drums, _air_guitar, _other)
 
 
 def _gesture_limbs(rng: np.random.Generator, label: int, u: np.ndarray):
     """The moving forearms of gesture ``label`` at times ``u`` (T,) s: a list of
     (elbow, hand) tracks (T, 2) in sensor fractions, x right and y down, for a
     subject facing the sensor (their right arm on the image's left)."""
-    c = 0.5 + rng.uniform(-0.08, 0.08, 2)  # chest
-    s = rng.uniform(0.85, 1.15)  # subject's size
-    a = rng.uniform(0.8, 1.2)  # amplitude
-    phase = rng.uniform(0, 2 * np.pi)
-    side = np.array([-1.0, 1.0])  # subject's right, left: image left, right
-
-    def w(hz):
-        return 2 * np.pi * hz * rng.uniform(0.8, 1.25)
-
-    def at(dx, dy):
-        return c + s * np.array([dx, dy])
-
-    if label == 0:  # hand clap: the hands meet and part at chest height
-        gap = 0.03 + 0.06 * a * (1 + np.cos(w(2.0) * u + phase))
-        return [_limb(u, at(0.16 * k, 0.1), np.stack([c[0] + k * s * gap, np.full_like(u, c[1])], 1)) for k in side]
-    if label in (1, 2):  # a wave: the upright forearm swings about its elbow
-        k = side[label - 1]
-        swing = 0.6 * a * np.sin(w(2.0) * u + phase)
-        elbow = at(0.2 * k, 0.0)
-        return [_limb(u, elbow, elbow + 0.18 * s * np.stack([np.sin(swing), -np.cos(swing)], 1))]
-    if label in (3, 4, 5, 6):  # an arm circles (clockwise on the image when its angle grows, y down)
-        k, turn = side[(label - 3) // 2], (1.0 if label in (3, 5) else -1.0)
-        hand = _circle(u, at(0.2 * k, -0.05), 0.14 * s * a, turn * w(1.2), phase)
-        return [_limb(u, at(0.15 * k, -0.15), hand)]
-    if label == 7:  # arm roll: the forearms roll about each other in front of the chest
-        omega = w(2.0)
-        return [_limb(u, at(0.17 * k, 0.12), _circle(u, at(0.0, 0.02), 0.06 * s * a, omega, phase + (k > 0) * np.pi))
-                for k in side]
-    if label == 8:  # air drums: the hands beat up and down in turn
-        omega = w(2.5)
-        return [_limb(u, at(0.2 * k, 0.05), np.stack([np.full_like(u, at(0.1 * k, 0)[0]),
-                                                      c[1] + s * (0.12 + 0.07 * a * np.sin(omega * u + phase
-                                                                                           + (k > 0) * np.pi))], 1))
-                for k in side]
-    if label == 9:  # air guitar: the right hand strums fast, the left slides slowly along the neck
-        strum = np.stack([np.full_like(u, at(-0.06, 0)[0]), c[1] + s * (0.12 + 0.05 * a * np.sin(w(4.0) * u + phase))], 1)
-        slide = np.stack([c[0] + s * (0.27 + 0.04 * np.sin(w(0.8) * u)), np.full_like(u, at(0, -0.06)[1])], 1)
-        return [_limb(u, at(-0.2, 0.05), strum), _limb(u, at(0.12, 0.05), slide)]
-    return [_limb(u, at(0.2 * k, 0.1), at(0.12 * k, 0.0) + _wander(rng, u, s)) for k in side]  # other
+    return [(np.broadcast_to(elbow, (len(u), 2)), hand) for elbow, hand in _GESTURE_TRACKS[label](_Pose(rng), u)]
 
 
 def _wander(rng, u, s):
@@ -346,8 +372,8 @@ def load_gesture_sample(seed: int = 0, n_train: int = 440, n_test: int = 220, n_
     windows (classes balanced, shuffled) of ``gesture_events`` as event point sets
     (n, n_points, 4) float32 (``points.event_points`` over the window), labels int32
     0 .. 10; deterministic by ``seed``; cached under ``cache_dir`` when given."""
-    args = dict(version=1, seed=seed, n_train=n_train, n_test=n_test, n_points=n_points, sensor=list(sensor),
-                duration_us=duration_us, noise_hz=noise_hz)
+    args = {"version": 1, "seed": seed, "n_train": n_train, "n_test": n_test, "n_points": n_points,
+            "sensor": list(sensor), "duration_us": duration_us, "noise_hz": noise_hz}
     arrays = cached(cache_dir, "gesture_sample", args, lambda: _gesture_arrays(args))
     return Dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
                    name="gesture_sample", n_classes=len(GESTURES))
@@ -381,6 +407,8 @@ def read_aedat(path: str | os.PathLike) -> np.ndarray:
     recording's clock start) of one AEDAT 3.1 file (see the DVS128 Gesture section of
     the module docstring); other event types are skipped. Raises DataError naming
     the file on a missing header end or a truncated packet."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: AEDAT file does not exist")
     raw = Path(path).read_bytes()
     if not raw.startswith(AEDAT_MAGIC):
         raise DataError(f"{path}: not an AEDAT 3 file (it should start with {AEDAT_MAGIC.decode()!r})")

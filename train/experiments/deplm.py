@@ -486,7 +486,8 @@ def headlines(task: PointTask, cfg, m: dict) -> list[study.Headline]:
                        (m[f"{metric}/trained"] - 0.10, 1.0), software=m[f"{metric}/trained"],
                        spread=spread(f"{metric}/ridge"), source="band: within 10 points"),
         study.Headline("training cost reduction (counted training FLOPs: random network by gradient vs the trained "
-                       "PointNet++)", "training_cost_reduction/gradient", m["training_cost_reduction/gradient"], (0.5, 1.0),
+                       "PointNet++)", "training_cost_reduction/gradient", m["training_cost_reduction/gradient"],
+                       (0.5, 1.0),
                        paper=task.paper_cost_reduction, source="abstract (band: >= 0.5)"),
         study.Headline("training cost reduction of the closed-form read-out", "training_cost_reduction/ridge",
                        m["training_cost_reduction/ridge"], (0.5, 1.0), source="band: >= 0.5"),
