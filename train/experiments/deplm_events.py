@@ -39,9 +39,9 @@ class Config(DeplmConfig):
     @classmethod
     def quick(cls) -> "Config":
         """256 events per window, SA 64 / 16 centres, widths 32/64/512; 660 training and 220 test windows,
-        8 epochs (lr 0.01); 2 chips x 16 reads, 4 fresh chips for the closed-form read-out."""
+        16 epochs (lr 0.02); 2 chips x 16 reads, 4 fresh chips for the closed-form read-out."""
         return cls(n_points=256, n_train=660, n_test=220, centres=(64, 16), radii=(0.2, 0.4), neighbours=(16, 32),
-                   widths=(32, 64, 512), epochs=8, batch_size=32, n_train_chips=2, n_reads=16, n_chips=4,
+                   widths=(32, 64, 512), epochs=16, lr=2e-2, batch_size=32, n_train_chips=2, n_reads=16, n_chips=4,
                    eval_batch=110)
 
 
