@@ -46,6 +46,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from analog import cost, presets
@@ -155,8 +156,6 @@ def cut(cfg, train: tuple, test: tuple, seed: int, stratify=None) -> dict:
     """{"train", "valid", "test"} batch tuples: the first ``train_samples`` /
     ``test_samples`` of each split, ``valid_fraction`` of training moved to validation
     (stratified by ``stratify`` (n_train,) when given)."""
-    from sklearn.model_selection import train_test_split
-
     take = lambda split, n: tuple(np.asarray(a[:n] if n else a) for a in split)
     train, test = take(train, cfg.train_samples), take(test, cfg.test_samples)
     index = np.arange(len(train[0]))
