@@ -189,7 +189,10 @@ def _targets(w: jax.Array, w_max: jax.Array, spec: CrossbarSpec):
     if spec.mapping == "offset":
         centre = (dev.g_min + dev.g_max) / 2.0
         return centre + _swing(spec) * wn, jnp.full_like(w, centre)
-    return dev.g_min + _swing(spec) * jax.nn.relu(wn), dev.g_min + _swing(spec) * jax.nn.relu(-wn)
+    # |wn| (w_pos, w_neg) = ((|wn| + wn) / 2, (|wn| - wn) / 2) rather than relu(+-wn): at wn = 0 (every zero
+    # of a ternary or pruned kernel) the gradient of w_pos - w_neg is 1, where relu'(0) = 0 would freeze it
+    pos, neg = 0.5 * (jnp.abs(wn) + wn), 0.5 * (jnp.abs(wn) - wn)
+    return dev.g_min + _swing(spec) * pos, dev.g_min + _swing(spec) * neg
 
 
 def _check_matrix(w: jax.Array, name: str = "weight matrix") -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "drift_exponent",
     "program_verify",
     "quantize_levels",
+    "clip_to_window",
 ]
 
 _INF = math.inf
@@ -345,6 +346,16 @@ def _clip(g: jax.Array, spec: RRAM) -> jax.Array:
     return jnp.maximum(g, 0.0)
 
 
+def clip_to_window(g: jax.Array, spec: RRAM) -> jax.Array:
+    """``g`` (S) clipped to [g_min, g_max], with gradient 1 on the closed window (and a
+    float rounding beyond it) and 0 outside: ``jnp.clip`` halves or drops it at the
+    edges, where every cell of a binary or ternary weight is written."""
+    slack = 1e-5 * (spec.g_max - spec.g_min)
+    inside = (g >= spec.g_min - slack) & (g <= spec.g_max + slack)
+    straight = jnp.where(inside, g - jax.lax.stop_gradient(g), 0.0)  # 0 forward, gradient 1 inside
+    return jax.lax.stop_gradient(jnp.clip(g, spec.g_min, spec.g_max)) + straight
+
+
 def quantize_levels(g: jax.Array, spec: RRAM) -> jax.Array:
     """Round ``g`` (S) to the nearest of ``spec.levels`` evenly spaced levels in the window.
 
@@ -378,8 +389,7 @@ def program(key: jax.Array, g_target: jax.Array, spec: RRAM) -> jax.Array:
     # Draws whose spec fields are concrete zeros are skipped at trace time: an
     # ideal or simple spec then compiles (and runs) without those random streams.
     k_d2d, k_noise, k_fault = noise.split(key, 3) if has_program_noise(spec) else (key,) * 3
-    g = jnp.clip(g_target, spec.g_min, spec.g_max)
-    g = quantize_levels(g, spec)
+    g = quantize_levels(clip_to_window(g_target, spec), spec)
     if not _all_zero(spec.d2d_sigma):
         spread = 1.0 + spec.d2d_sigma * noise.normal(k_d2d, g.shape, g.dtype)
         g = spec.g_min + (g - spec.g_min) * spread
@@ -478,7 +488,7 @@ def program_verify(key: jax.Array, g_target: jax.Array, spec: RRAM, tol, max_pul
         raise ValueError(f"max_pulses = {max_pulses!r} is invalid: allowed an integer >= 1")
     if is_concrete(tol) and not np.all(np.asarray(tol) >= 0):
         raise ValueError(f"tol = {tol!r} is invalid: allowed a conductance >= 0 (S)")
-    goal = quantize_levels(jnp.clip(g_target, spec.g_min, spec.g_max), spec)
+    goal = quantize_levels(clip_to_window(g_target, spec), spec)
     target = jax.lax.stop_gradient(goal)
     k_write, k_verify, k_fault = noise.split(key, 3)
     stuck = None

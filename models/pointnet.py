@@ -30,7 +30,7 @@ network is what its read-out sees, for the closed-form (ridge) read-out.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -40,7 +40,7 @@ from analog.crossbar import CrossbarSpec
 from models.layers import RANDOM_SPEC, AnalogDense, RandomDense
 
 __all__ = ["farthest_point_sample", "ball_query", "group", "three_nn_interpolate", "POINT_KINDS", "point_layer",
-           "SetAbstraction", "FeaturePropagation", "PointClassifier", "PartSegmenter"]
+           "SetAbstraction", "FeaturePropagation", "PointClassifier", "PartSegmenter", "sa_stages"]
 
 POINT_KINDS = ("trained", "random")
 
@@ -101,12 +101,16 @@ def three_nn_interpolate(fine_xyz: jax.Array, coarse_xyz: jax.Array, coarse_feat
 
 
 # ---------------------------------------------------------------------------- layers
-def point_layer(kind: str, spec: CrossbarSpec, features: int, name: str | None = None) -> nn.Module:
+def point_layer(kind: str, spec: CrossbarSpec, features: int, name: str | None = None,
+                kernel_transform: Callable | None = None) -> nn.Module:
     """The shared 1x1 layer of a point network: "trained" kernels on ``spec``'s arrays
+    (through ``kernel_transform``, e.g. ``analog.transforms.Ternary()``, when given)
     or the "random" pairs ``spec``'s device forms (unit-variance LeCun scaling, a
     learnable scalar). No bias: batch norm follows."""
     if kind == "trained":
-        return AnalogDense(features, spec=spec, use_bias=False, name=name)
+        return AnalogDense(features, spec=spec, use_bias=False, kernel_transform=kernel_transform, name=name)
+    if kernel_transform is not None:
+        raise ValueError("point_layer: kernel_transform applies to 'trained' kernels only (random pairs are frozen)")
     if kind == "random":
         return RandomDense(features, spec=spec, scale="scalar", name=name)
     raise ValueError(f"point network kind = {kind!r} is invalid: allowed {POINT_KINDS}")
@@ -131,6 +135,7 @@ class SetAbstraction(nn.Module):
     features: int
     kind: str = "random"
     spec: CrossbarSpec = RANDOM_SPEC  # the TaOx random source, ideal reads
+    kernel_transform: Callable | None = None  # "trained" kernels only (``point_layer``)
 
     @nn.compact
     def __call__(self, xyz: jax.Array, features: jax.Array | None, train: bool = False):
@@ -142,7 +147,8 @@ class SetAbstraction(nn.Module):
             centres = jnp.take_along_axis(xyz, idx[..., None], axis=1)
             near = jax.vmap(ball_query, in_axes=(0, 0, None, None))(xyz, centres, self.radius, self.n_neighbours)
             grouped = jax.vmap(group)(xyz, features, centres, near)
-        h = point_layer(self.kind, self.spec, self.features, name="layer")(grouped)
+        layer = point_layer(self.kind, self.spec, self.features, name="layer", kernel_transform=self.kernel_transform)
+        h = layer(grouped)
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, name="norm")(h)
         return centres, nn.relu(jnp.max(h, axis=2))
 
@@ -172,6 +178,16 @@ def _split(points: jax.Array, name: str) -> tuple[jax.Array, jax.Array | None]:
 
 
 Stage = tuple  # (n_centres or None, radius, n_neighbours, features)
+
+
+def sa_stages(centres: Sequence[int], radii: Sequence[float], neighbours: Sequence[int],
+              widths: Sequence[int]) -> tuple[Stage, ...]:
+    """Set-abstraction stages from per-stage lists: one (centres, radius, neighbours,
+    width) per sampled stage, then the group-all stage of width ``widths[-1]``."""
+    if not len(centres) == len(radii) == len(neighbours) == len(widths) - 1:
+        raise ValueError(f"centres {tuple(centres)}, radii {tuple(radii)} and neighbours {tuple(neighbours)} need "
+                         f"one value per sampled stage and widths {tuple(widths)} one more (the group-all stage)")
+    return tuple(zip(centres, radii, neighbours, widths)) + ((None, 0.0, 1, widths[-1]),)
 
 
 class PointClassifier(nn.Module):

@@ -148,6 +148,16 @@ def test_gradients_flow_for_hardware_aware_training():
     assert float(cos) > 0.9
 
 
+def test_noiseless_gradient_is_exact_at_zero_and_full_swing_weights():
+    # ternary kernels sit exactly at 0 (both cells HRS) and +-w_max (one cell at the window's edge):
+    # the gradient of the programmed weight must be 1 there, as in the digital product
+    w = jnp.array([[1.0, 0.0, -0.5], [0.0, -1.0, 1.0], [-1.0, 1.0, 0.0]])
+    spec = CrossbarSpec(device=RRAM.binary_lrs_hrs(prog_sigma=0.0, read_sigma_rel=0.0), weight_scale="column")
+    c = jnp.arange(1.0, 10.0).reshape(3, 3)
+    g = jax.grad(lambda w: jnp.sum(crossbar.effective_weight(crossbar.program(KEY, w, spec)) * c))(w)
+    np.testing.assert_allclose(g, c, rtol=1e-6)
+
+
 def test_bad_inputs_raise_clear_errors():
     w, x = _wx(10, 3, 2)
     spec = CrossbarSpec()

@@ -16,12 +16,13 @@ from .idx import load_mnist_idx, read_idx
 from .events import load_dvs_gesture, load_event_mnist_sample, load_gesture_sample, load_nmnist
 from .fundus import load_drive, load_synthetic_fundus
 from .images import load_digits, load_mnist_sample
+from .modelnet import load_modelnet, load_synthetic_modelnet
 from .shapes import PartDataset, load_shapenet_part, load_synthetic_parts, load_synthetic_shapes
 from .speech import load_fsdd, load_spoken_digits
 
 EMBEDDED = ("digits", "mnist_sample", "spoken_digits", "synthetic_fundus", "event_mnist_sample", "gesture_sample",
-            "synthetic_shapes")
-ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10", "fsdd", "drive", "nmnist", "dvs_gesture")
+            "synthetic_shapes", "synthetic_modelnet")
+ON_DISK = ("mnist_idx", "fashion_mnist_idx", "cifar10", "fsdd", "drive", "nmnist", "dvs_gesture", "modelnet")
 DATASETS = EMBEDDED + ON_DISK
 
 
@@ -44,7 +45,8 @@ def load(
     the event-camera emulator (``train.data.events``; frames (n, T, 34, 34, 2)).
     Point sets (n, N, 3 + C): "gesture_sample" (the gesture emulator) and
     "dvs_gesture" (DVS128 Gesture's AEDAT files) as event points, "synthetic_shapes"
-    (``train.data.shapes``, xyz + normals, labels the category; part segmentation:
+    and "synthetic_modelnet" (``train.data.shapes`` / ``train.data.modelnet``, xyz + normals,
+    labels the category; "modelnet" reads ModelNet10/40's OFF meshes; part segmentation:
     ``load_synthetic_parts`` / ``load_shapenet_part``, a ``PartDataset``). See the
     individual loaders for shapes and ranges. `valid_fraction` > 0 moves that
     fraction of the training images to a validation split (`Dataset.with_validation`).
@@ -69,6 +71,8 @@ def _load(name, data_dir, seed, flatten) -> Dataset:
             return load_nmnist(data_dir)
         if name == "dvs_gesture":
             return load_dvs_gesture(data_dir)
+        if name == "modelnet":
+            return load_modelnet(data_dir, seed=seed)
         return load_mnist_idx(data_dir, seed=seed, flatten=flatten, name=name)
     if data_dir is not None:
         raise DataError(
@@ -85,6 +89,8 @@ def _load(name, data_dir, seed, flatten) -> Dataset:
         return load_gesture_sample(seed=seed)
     if name == "synthetic_shapes":
         return load_synthetic_shapes(seed=seed)
+    if name == "synthetic_modelnet":
+        return load_synthetic_modelnet(seed=seed)
     loader = load_digits if name == "digits" else load_mnist_sample
     return loader(seed=seed, flatten=flatten)
 
@@ -104,6 +110,8 @@ __all__ = [
     "load_shapenet_part",
     "load_synthetic_parts",
     "load_synthetic_shapes",
+    "load_modelnet",
+    "load_synthetic_modelnet",
     "PartDataset",
     "load_event_mnist_sample",
     "load_nmnist",

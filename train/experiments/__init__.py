@@ -21,6 +21,8 @@ EXPERIMENTS = {
     "deplm-events": "train.experiments.deplm_events",
     "deplm-images": "train.experiments.deplm_images",
     "deplm-parts": "train.experiments.deplm_parts",
+    "semantic-mnist": "train.experiments.semantic_mnist",
+    "semantic-modelnet": "train.experiments.semantic_modelnet",
 }
 
 

@@ -56,7 +56,7 @@ from analog.crossbar import CrossbarSpec
 from models.chip import program_chip
 from train import montecarlo, readout, report, study
 from train.config import config, field
-from models.pointnet import PointClassifier
+from models.pointnet import PointClassifier, sa_stages
 from train.data import Dataset
 from train.fit import fit, make_optimizer, steps_per_epoch
 from train.loop import accuracy, cross_entropy
@@ -96,16 +96,15 @@ class DeplmConfig:
     ckpt_every: int = field(10, lo=1)
 
     def validate(self):
-        if not len(self.centres) == len(self.radii) == len(self.neighbours) == len(self.widths) - 1:
-            raise ValueError(f"{type(self).__name__}: centres {self.centres}, radii {self.radii} and neighbours "
-                             f"{self.neighbours} need one value per sampled stage and widths {self.widths} one more "
-                             "(the group-all stage)")
+        try:
+            sa_stages(self.centres, self.radii, self.neighbours, self.widths)
+        except ValueError as e:
+            raise ValueError(f"{type(self).__name__}: {e}") from None
 
 
 def stages(cfg) -> tuple:
     """The set-abstraction stages (n_centres, radius, n_neighbours, width), the last group-all."""
-    sampled = tuple(zip(cfg.centres, cfg.radii, cfg.neighbours, cfg.widths))
-    return sampled + ((None, 0.0, 1, cfg.widths[-1]),)
+    return sa_stages(cfg.centres, cfg.radii, cfg.neighbours, cfg.widths)
 
 
 def point_spec(cfg, read_noise: float | None = None) -> CrossbarSpec:
