@@ -5,12 +5,14 @@ import json
 
 import numpy as np
 
+from tests.train.contract import assert_contract
 from train.experiments import semantic_mnist, semantic_modelnet
 
 
 def _check(out, m, n_classes):
     rows = json.loads((out / "metrics.json").read_text())["headlines"]
-    assert [r["metric"] for r in rows] == ["acc/dynamic_noisy/median", "acc/dynamic", "compute_saved", "energy_saved"]
+    assert [r["metric"] for r in rows] == ["acc/dynamic_noisy/median", "acc/dynamic", "compute_saved/ideal",
+                                           "energy_saved/vs_gpu"]
     text = (out / "results.md").read_text()
     assert text.startswith(f"# {out.name}") and text.index("## Headline results") < text.index("## Choices")
     for name in ("exit_histogram.png", "accuracy_vs_computation.png", "accuracy_over_chips.png"):
@@ -18,8 +20,8 @@ def _check(out, m, n_classes):
     hist = [m[k] for k in m if k.startswith("exit_fraction/")]
     assert np.isclose(sum(hist), 1.0)
     # computation counted from the exits: every exit taken saves MACs
-    assert 0.0 <= m["compute_saved"] < 1.0 and (m["compute_saved"] > 0) == (m["exit_fraction/head"] < 1.0)
-    assert 0.0 < m["energy_saved"] < 1.0
+    assert 0.0 <= m["compute_saved/ideal"] < 1.0 and (m["compute_saved/ideal"] > 0) == (m["exit_fraction/head"] < 1.0)
+    assert 0.0 < m["energy_saved/vs_gpu"] < 1.0
     if m["exit_fraction/head"] == 1.0:  # nobody left early: the CAM searches are pure overhead
         assert m["energy/dynamic_j"] > m["energy/static_cim_j"]
     assert m["acc/static"] > 1.0 / n_classes + 0.1  # held-out, well above chance
@@ -30,6 +32,7 @@ def test_semantic_mnist_smoke(tmp_path):
                                 eval_batch=100, noise_aware=False, float_baseline=False, sweep_points=3)
     out = tmp_path / "semantic-mnist"
     m = semantic_mnist.run(cfg, out, seed=0)
+    assert_contract("semantic-mnist", out, m)
     _check(out, m, 10)
     assert "acc/software" not in m and np.isfinite(m["acc/dynamic_noisy/median"])
 
@@ -40,4 +43,5 @@ def test_semantic_modelnet_smoke(tmp_path):
                                    noise_aware=False, float_baseline=False, sweep_points=3)
     out = tmp_path / "semantic-modelnet"
     m = semantic_modelnet.run(cfg, out, seed=0)
+    assert_contract("semantic-modelnet", out, m)
     _check(out, m, 8)
