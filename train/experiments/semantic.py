@@ -10,18 +10,22 @@ results.md says which one the run used.
    ``noise_aware`` each step programs a fresh chip (programming and read noise,
    DAC and ADC of the preset in the forward pass). A full-precision network of the
    same shape, trained on cross-entropy alone, is the software baseline.
-2. Write the semantic memory once, from software: at every exit the training set's
-   feature mean and std per dimension, and one word per class (the class mean of the
-   standardised features, coded, ``models.semantic.semantic_words``) on a CAM of the
-   ``cam_device`` preset, one row per class, one cell per feature dimension.
-3. Choose each exit's threshold on the validation split (ideal hardware): the
+2. Write the semantic memory once, on the deployment chip (``deploy_on="chip"``: the
+   trained network programmed once on the ternary preset, every split read through it
+   with its noise; ``"ideal"``: digital): at every exit the training set's feature mean
+   and std per dimension, and one word per class (the class mean of the standardised
+   features, coded, ``models.semantic.semantic_words``) on a CAM of the ``cam_device``
+   preset, one row per class, one cell per feature dimension. A network trained with
+   noise can read differently on ideal hardware (its batch norm saw the noisy path),
+   so the chip is the default.
+3. Choose each exit's threshold on the validation split (on the deployment chip): the
    lowest at which the inputs leaving there are right at least ``target_accuracy``
    of the time, or (None, the default) at most ``accuracy_slack`` less often than
    the static network is on those same inputs.
-4. Test: the static network (every stage) against the dynamic one, on ideal
-   hardware and over ``n_chips`` chips (ternary CIM programmed once per chip, CAM
-   programmed once per chip, fresh read noise on both). Computation = MACs of the
-   stages each input ran; ``compute_saved/ideal = 1 - mean executed / static MACs``.
+4. Test: the static network (every stage) against the dynamic one, on the deployment
+   chip and over ``n_chips`` further chips that use its memory and thresholds (ternary
+   CIM and CAM programmed once per chip, fresh read noise on both). Computation = MACs of the
+   stages each input ran; ``compute_saved/deployed = 1 - mean executed / static MACs``.
 5. Energy per inference: every stage's counted array reads and conversions on the
    40 nm macro, plus its digital work (batch norm, pooling, residual sums: the XLA
    FLOPs of the static network less twice its MACs, shared over the stages by their
@@ -73,6 +77,7 @@ class SemanticConfig:
     threshold_z: float = field(1.0, lo=0.0)  # standard errors to spare when choosing thresholds on validation
     exit_loss_weight: float = field(1.0, lo=0.0)
     noise_aware: bool = field(True)
+    deploy_on: str = field("chip", choices=("chip", "ideal"))  # where the memory and thresholds are written from
     float_baseline: bool = field(True)
     epochs: int = field(30, lo=1)
     batch_size: int = field(64, lo=1)
@@ -286,16 +291,18 @@ def energies(cfg, stages: dict, flops: float, mem: list[dict], exit_hist) -> tup
 
 
 # ---------------------------------------------------------------------------- the study
-def _host_outputs(model, variables, x, cfg):
-    """``outputs`` of an ideal network on the host: chunks of ``eval_batch`` (the last
-    zero-padded), one compiled chunk whatever the split's size."""
+def _host_outputs(model, variables, x, cfg, read_key=None):
+    """``outputs`` on the host: chunks of ``eval_batch`` (the last zero-padded), one
+    compiled chunk whatever the split's size; chunk i read with ``fold_in(read_key, i)``."""
     size = cfg.eval_batch
-    fn = jax.jit(lambda v, xs: model.apply(v, xs, rngs={"read": jax.random.PRNGKey(0)}, method="exits"))
+    read_key = jax.random.PRNGKey(0) if read_key is None else read_key
+    fn = jax.jit(lambda v, xs, k: model.apply(v, xs, rngs={"read": k}, method="exits"))
     features, logits = [], []
-    for start in range(0, len(x), size):
+    for i, start in enumerate(range(0, len(x), size)):
         xs = np.asarray(x[start:start + size])
         n = len(xs)
-        f, l = fn(variables, np.concatenate([xs, np.zeros((size - n,) + xs.shape[1:], xs.dtype)]))
+        f, l = fn(variables, np.concatenate([xs, np.zeros((size - n,) + xs.shape[1:], xs.dtype)]),
+                  jax.random.fold_in(read_key, i))
         features.append([np.asarray(a)[:n] for a in f])
         logits.append(np.asarray(l)[:n])
     return [np.concatenate(parts) for parts in zip(*features)], np.concatenate(logits)
@@ -335,7 +342,7 @@ def chip_study(task, cfg, variables, mem, thresholds, per_exit_macs, test, seed:
 
 @dataclasses.dataclass(frozen=True)
 class Deployment:
-    """What is written once after training (ideal hardware, host numpy): ``features``
+    """What is written once after training (``deploy``; host numpy): ``features``
     {split: (exit features, logits)}, the semantic ``memory`` per exit, the CAM
     ``decisions`` {"valid", "test": (classes, scores) (n_exits, n)}, the exit
     ``thresholds`` (n_exits,), and the validation accuracy of the static network and
@@ -351,11 +358,19 @@ class Deployment:
 
 def deploy(task, cfg, variables, data: dict, seed: int = 0) -> Deployment:
     """The semantic memory from the training split's features and the thresholds from
-    the validation split, on ideal hardware (module doc, steps 2 and 3)."""
-    ideal = task.network(ternary_spec(cfg).ideal(), Ternary(cfg.ternary_threshold))
-    feats = {split: _host_outputs(ideal, variables, data[split][0], cfg) for split in ("train", "valid", "test")}
+    the validation split (module doc, steps 2 and 3), on the deployment chip
+    (``deploy_on="chip"``: ternary CIM and CAMs programmed once with their noise, every
+    split read through them) or on ideal hardware (``"ideal"``)."""
+    on_chip = cfg.deploy_on == "chip"
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 31)
+    model = task.network(ternary_spec(cfg) if on_chip else ternary_spec(cfg).ideal(), Ternary(cfg.ternary_threshold))
+    if on_chip:
+        chip = jax.jit(lambda v, xs: program_chip(model, v, key, xs))(variables, data["train"][0][:2])
+        variables = {**variables, "chip": chip}
+    feats = {split: _host_outputs(model, variables, data[split][0], cfg, jax.random.fold_in(key, i))
+             for i, split in enumerate(("train", "valid", "test"))}
     mem = memory(cfg, feats["train"][0], data["train"][1], task.n_classes)
-    decide = {split: exit_decisions(cfg, mem, feats[split][0], jax.random.PRNGKey(seed), ideal=True)
+    decide = {split: exit_decisions(cfg, mem, feats[split][0], jax.random.fold_in(key, 7), ideal=not on_chip)
               for split in ("valid", "test")}
     static_pred = np.argmax(feats["valid"][1], -1)
     static_valid = float(np.mean(static_pred == data["valid"][1]))
@@ -381,22 +396,22 @@ def run_study(task: SemanticTask, cfg, data: dict, dataset: str, out_dir: Path, 
     y_valid, y_test = data["valid"][1], data["test"][1]
     stages, flops = stage_costs(task, cfg, variables, data["test"][0], len(d.memory) + 1)
     per_exit_macs = semantic.macs_per_exit([c["macs"] for c in stages.values()])
-    ideal_run = jax.device_get(dynamic_metrics(*d.decisions["test"], d.features["test"][1], y_test, d.thresholds,
+    deployed_run = jax.device_get(dynamic_metrics(*d.decisions["test"], d.features["test"][1], y_test, d.thresholds,
                                                per_exit_macs))
     chips = chip_study(task, cfg, variables, d.memory, d.thresholds, per_exit_macs, data["test"], seed)
     curve = threshold_curve(cfg, d.decisions["valid"] + (d.features["valid"][1],),
                             d.decisions["test"] + (d.features["test"][1],), y_valid, y_test, per_exit_macs)
-    e_metrics, e_table = energies(cfg, stages, flops, d.memory, ideal_run["exits"])
-    m = {"acc/static": float(ideal_run["acc_static"]), "acc/dynamic": float(ideal_run["acc_dynamic"]),
-         "compute_saved/ideal": 1.0 - float(ideal_run["compute"]), "acc/static_valid": d.static_valid,
+    e_metrics, e_table = energies(cfg, stages, flops, d.memory, deployed_run["exits"])
+    m = {"acc/static": float(deployed_run["acc_static"]), "acc/dynamic": float(deployed_run["acc_dynamic"]),
+         "compute_saved/deployed": 1.0 - float(deployed_run["compute"]), "acc/static_valid": d.static_valid,
          "macs/static": float(per_exit_macs[-1]),
-         "macs/dynamic": float(ideal_run["compute"] * per_exit_macs[-1]), "train/best_epoch": fit_result.best_epoch,
+         "macs/dynamic": float(deployed_run["compute"] * per_exit_macs[-1]), "train/best_epoch": fit_result.best_epoch,
          **e_metrics}
     if software is not None:
         m["acc/software"] = software
     for k, t in enumerate(d.thresholds):
         m[f"threshold/exit{k}"] = float(t)
-    for k, f in enumerate(ideal_run["exits"]):
+    for k, f in enumerate(deployed_run["exits"]):
         m[f"exit_fraction/{'head' if k == len(d.memory) else f'exit{k}'}"] = float(f)
     m.update(study.chip_summary("acc/static_noisy", chips["acc_static"]))
     m.update(study.chip_summary("acc/dynamic_noisy", chips["acc_dynamic"]))
@@ -413,10 +428,11 @@ def headlines(task: SemanticTask, cfg, m: dict) -> list[study.Headline]:
                        "software (within 2 points of the full-precision static network)", "acc/dynamic_noisy/median",
                        m["acc/dynamic_noisy/median"], noisy_band, software=sw,
                        spread=(m["acc/dynamic_noisy/q05"], m["acc/dynamic_noisy/q95"])),
-        study.Headline("dynamic vs static network, ideal hardware (within 1 point)", "acc/dynamic", m["acc/dynamic"],
+        study.Headline(f"dynamic vs static network on the deployment chip ({cfg.deploy_on}; within 1 point)",
+                       "acc/dynamic", m["acc/dynamic"],
                        (m["acc/static"] - 0.01, 1.0), software=m["acc/static"]),
-        study.Headline("computation saved by CAM early exit (executed MACs)", "compute_saved/ideal",
-                       m["compute_saved/ideal"], task.compute_band, paper=task.paper_compute_saved, source=SOURCE,
+        study.Headline("computation saved by CAM early exit (executed MACs)", "compute_saved/deployed",
+                       m["compute_saved/deployed"], task.compute_band, paper=task.paper_compute_saved, source=SOURCE,
                        spread=(m["compute_saved/noisy/q05"], m["compute_saved/noisy/q95"])),
         study.Headline(f"energy saved: dynamic CIM + CAM vs {GPU.name} running the static network (projected; at "
                        "least the paper's)", "energy_saved/vs_gpu", m["energy_saved/vs_gpu"],
@@ -435,14 +451,15 @@ def _choices(cfg, dataset: str) -> str:
              f"mean|w|), CAM `{cfg.cam_device}`",
              f"- training: {cfg.epochs} epochs, {'noise-aware (a fresh chip per step)' if cfg.noise_aware else 'ideal'}"
              f", prototype loss weight {cfg.exit_loss_weight:g} at the exits",
-             f"- semantic memory: {code}; written once from the software features of the training set",
+             f"- semantic memory: {code}; written once from the training set's features on the deployment chip "
+             f"({cfg.deploy_on})",
              f"- exit rule: {rule} >= the exit's threshold, the lowest at which the validation inputs that "
              + ("leave there are right as often as the static network is on them, less "
                 f"{cfg.accuracy_slack:g}" if cfg.target_accuracy is None else
                 f"leave there are right at least {cfg.target_accuracy:g} of the time")
              + f", with {cfg.threshold_z:g} standard error(s) to spare",
-             "- Monte Carlo: thresholds and memory fixed, each chip programs its CIM and CAMs once and reads them "
-             "with fresh noise"]
+             "- Monte Carlo: the deployment chip's thresholds and memory, each further chip programs its CIM and "
+             "CAMs once and reads them with fresh noise"]
     return "\n".join(lines)
 
 
@@ -452,7 +469,7 @@ def write(task, cfg, seed, dataset, out_dir: Path, m: dict, chips: dict, curve: 
     fractions = [m[f"exit_fraction/exit{k}"] for k in range(n_exits)] + [m["exit_fraction/head"]]
     noisy_exits = np.asarray(chips["exits"])
     report.bar_plot(out_dir / "exit_histogram.png", names,
-                    {"ideal hardware": fractions, f"noisy chips (mean of {cfg.n_chips})": noisy_exits.mean(0)},
+                    {"deployment chip": fractions, f"chips (mean of {cfg.n_chips})": noisy_exits.mean(0)},
                     "fraction of test inputs", title=f"{task.name}: where inputs leave")
     swept = np.isfinite(curve["slack"])
     report.line_plot(out_dir / "accuracy_vs_computation.png",
@@ -468,8 +485,9 @@ def write(task, cfg, seed, dataset, out_dir: Path, m: dict, chips: dict, curve: 
         report.line_plot(out_dir / "training_curve.png", {"validation accuracy": tuple(zip(*history))},
                          "epoch", "accuracy", title=f"{task.name}: ternary network training")
     acc_rows = [["software (full precision, static)", m.get("acc/software", float("nan")), "-", "-"],
-                ["ternary, ideal hardware, static", m["acc/static"], "-", 1.0],
-                ["ternary, ideal hardware, dynamic", m["acc/dynamic"], "-", 1.0 - m["compute_saved/ideal"]]]
+                [f"ternary, deployment chip ({cfg.deploy_on}), static", m["acc/static"], "-", 1.0],
+                [f"ternary, deployment chip ({cfg.deploy_on}), dynamic", m["acc/dynamic"], "-",
+                 1.0 - m["compute_saved/deployed"]]]
     for name in ("static", "dynamic"):
         q = [m[f"acc/{name}_noisy/{s}"] for s in STATS]
         acc_rows.append([f"ternary, noisy chips, {name}", q[0], f"[{q[1]:.4g}, {q[2]:.4g}]",
@@ -480,7 +498,7 @@ def write(task, cfg, seed, dataset, out_dir: Path, m: dict, chips: dict, curve: 
         ("Choices (no public code: ours, config fields)", _choices(cfg, dataset)),
         ("Accuracy and computation", report.markdown_table(
             ["network", "test accuracy (median)", "5-95 % over chips", "executed / static MACs"], acc_rows)),
-        ("Exits", report.markdown_table(["exit", "fraction (ideal)", "threshold", "fraction (noisy, mean)"],
+        ("Exits", report.markdown_table(["exit", "fraction (deployment chip)", "threshold", "fraction (chips, mean)"],
                                         exit_rows)),
         ("Energy per inference (projected)", e_table),
         ("Plots", "![exits](exit_histogram.png) ![curve](accuracy_vs_computation.png) "
