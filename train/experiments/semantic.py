@@ -291,21 +291,25 @@ def energies(cfg, stages: dict, flops: float, mem: list[dict], exit_hist) -> tup
 
 
 # ---------------------------------------------------------------------------- the study
-def _host_outputs(model, variables, x, cfg, read_key=None):
-    """``outputs`` on the host: chunks of ``eval_batch`` (the last zero-padded), one
-    compiled chunk whatever the split's size; chunk i read with ``fold_in(read_key, i)``."""
+def _host_outputs(model, variables, splits: dict, cfg, read_key=None) -> dict:
+    """``outputs`` of every split {name: x} on the host: chunks of ``eval_batch`` (the
+    last zero-padded) through one compiled chunk; split j's chunk i is read with
+    ``fold_in(fold_in(read_key, j), i)``. Returns {name: (exit features, logits)}."""
     size = cfg.eval_batch
     read_key = jax.random.PRNGKey(0) if read_key is None else read_key
     fn = jax.jit(lambda v, xs, k: model.apply(v, xs, rngs={"read": k}, method="exits"))
-    features, logits = [], []
-    for i, start in enumerate(range(0, len(x), size)):
-        xs = np.asarray(x[start:start + size])
-        n = len(xs)
-        f, l = fn(variables, np.concatenate([xs, np.zeros((size - n,) + xs.shape[1:], xs.dtype)]),
-                  jax.random.fold_in(read_key, i))
-        features.append([np.asarray(a)[:n] for a in f])
-        logits.append(np.asarray(l)[:n])
-    return [np.concatenate(parts) for parts in zip(*features)], np.concatenate(logits)
+    out = {}
+    for j, (name, x) in enumerate(splits.items()):
+        features, logits = [], []
+        for i, start in enumerate(range(0, len(x), size)):
+            xs = np.asarray(x[start:start + size])
+            n = len(xs)
+            f, l = fn(variables, np.concatenate([xs, np.zeros((size - n,) + xs.shape[1:], xs.dtype)]),
+                      jax.random.fold_in(jax.random.fold_in(read_key, j), i))
+            features.append([np.asarray(a)[:n] for a in f])
+            logits.append(np.asarray(l)[:n])
+        out[name] = ([np.concatenate(parts) for parts in zip(*features)], np.concatenate(logits))
+    return out
 
 
 def threshold_curve(cfg, valid: tuple, test: tuple, y_valid, y_test, per_exit_macs):
@@ -367,8 +371,8 @@ def deploy(task, cfg, variables, data: dict, seed: int = 0) -> Deployment:
     if on_chip:
         chip = jax.jit(lambda v, xs: program_chip(model, v, key, xs))(variables, data["train"][0][:2])
         variables = {**variables, "chip": chip}
-    feats = {split: _host_outputs(model, variables, data[split][0], cfg, jax.random.fold_in(key, i))
-             for i, split in enumerate(("train", "valid", "test"))}
+    feats = _host_outputs(model, variables, {split: data[split][0] for split in ("train", "valid", "test")}, cfg,
+                          key)
     mem = memory(cfg, feats["train"][0], data["train"][1], task.n_classes)
     decide = {split: exit_decisions(cfg, mem, feats[split][0], jax.random.fold_in(key, 7), ideal=not on_chip)
               for split in ("valid", "test")}
@@ -390,8 +394,8 @@ def run_study(task: SemanticTask, cfg, data: dict, dataset: str, out_dir: Path, 
     if cfg.float_baseline:
         float_vars, _ = train_network(task, cfg, data, seed, out_dir, ternary=False)
         twin = task.network(ternary_spec(cfg).ideal(), None)
-        software = float(np.mean(np.argmax(_host_outputs(twin, float_vars, data["test"][0], cfg)[1], -1)
-                                 == data["test"][1]))
+        logits = _host_outputs(twin, float_vars, {"test": data["test"][0]}, cfg)["test"][1]
+        software = float(np.mean(np.argmax(logits, -1) == data["test"][1]))
     d = deploy(task, cfg, variables, data, seed)
     y_valid, y_test = data["valid"][1], data["test"][1]
     stages, flops = stage_costs(task, cfg, variables, data["test"][0], len(d.memory) + 1)
@@ -411,6 +415,7 @@ def run_study(task: SemanticTask, cfg, data: dict, dataset: str, out_dir: Path, 
         m["acc/software"] = software
     for k, t in enumerate(d.thresholds):
         m[f"threshold/exit{k}"] = float(t)
+        m[f"macs/exit{k}"] = float(per_exit_macs[k])  # what an input leaving at exit k ran
     for k, f in enumerate(deployed_run["exits"]):
         m[f"exit_fraction/{'head' if k == len(d.memory) else f'exit{k}'}"] = float(f)
     m.update(study.chip_summary("acc/static_noisy", chips["acc_static"]))
