@@ -142,6 +142,13 @@ class CAMSpec:
         window, metric, v_search and value_range stay."""
         return self.replace(device=self.device.ideal(), adc=None, sense_sigma=0.0)
 
+    def for_width(self, width: int) -> "CAMSpec":
+        """This spec for a CAM ``width`` cells wide: the sense ADC's full scale (if any)
+        set to ``width`` cells, the largest hamming / l1 signal (a preset is built for 64)."""
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"width = {width!r} is invalid: allowed an integer >= 1 (cells per word)")
+        return self if self.adc is None else self.replace(adc=self.adc.replace(fullscale=float(width)))
+
     @classmethod
     def tcam_40nm(cls, width: int = 64, metric: str = "hamming", prog_sigma_rel: float = 0.05,
                   read_sigma_rel: float = 0.02, adc_bits: int | None = 8,

@@ -441,3 +441,11 @@ def test_bad_inputs_are_rejected_at_the_boundary():
 
 def test_op_counts():
     assert cam.op_counts(5, 12, 64) == {"cam_searches": 5.0, "cam_cells": 5.0 * 12 * 64}
+
+
+def test_for_width_sets_the_sense_full_scale_to_the_word():
+    spec = CAMSpec.tcam_40nm()
+    assert spec.adc.fullscale == 64.0 and spec.for_width(24).adc.fullscale == 24.0
+    assert CAMSpec().for_width(24) == CAMSpec()  # no ADC: nothing to scale
+    with pytest.raises(ValueError, match="width"):
+        spec.for_width(0)

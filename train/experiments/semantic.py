@@ -117,7 +117,7 @@ def cam_spec(cfg, width: int):
     spec = presets.spec(cfg.cam_device, role="cam").replace(metric=cfg.cam_metric)
     if cfg.cam_read_noise is not None:
         spec = spec.replace(device=spec.device.replace(read_sigma_rel=cfg.cam_read_noise))
-    return spec if spec.adc is None else spec.replace(adc=spec.adc.replace(fullscale=float(width)))
+    return spec.for_width(width)
 
 
 def splits(cfg, x_train, y_train, x_test, y_test, seed: int) -> dict:
