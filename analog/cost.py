@@ -12,7 +12,9 @@ in parallel), ``dac_conversions``, ``adc_conversions``, ``digital_ops``
 (partial-sum and shift-add additions), ``cam_searches`` (queries on one CAM
 array), ``cam_cells`` (cells compared), ``integrator_time`` (s of analogue
 integration), ``integrator_channel_seconds`` (s x channels),
-``array_tile_seconds`` (s x tiles conducting during a continuous-time solve),
+``array_tile_seconds`` (s x tiles conducting during a continuous-time solve, every
+cell of a touched tile counted), ``array_cell_seconds`` (s x cells conducting: only
+the cells a layer uses),
 ``neuron_updates`` (leaky integrate-and-fire state updates), ``programming_pulses``
 (write pulses: ``crossbar.program`` / ``program_verify``, forming, mask flips);
 digital baseline only: ``flops`` (replaces 2 x macs), ``layers`` (layer
@@ -97,6 +99,7 @@ PRICES = {
     "integrator_time": ("integrator", None, 1.0),   # seconds of wall-clock solve
     "integrator_channel_seconds": ("integrator", "integrator_w", None),
     "array_tile_seconds": ("conduction", "array_w", None),
+    "array_cell_seconds": ("conduction", "cell_w", None),
     "neuron_updates": ("neuron", "neuron_update_j", None),
     "programming_pulses": ("program", "program_pulse_j", "program_pulse_s"),
 }
@@ -266,7 +269,7 @@ class MacroCosts:
     cam_search_j per search of one CAM array (periphery), cam_cell_j per cell
     compared; program_pulse_j per write pulse; neuron_update_j per LIF update.
     Powers (W): integrator_w per running integrator channel, array_w per array
-    conducting in continuous time.
+    conducting in continuous time, cell_w per cell conducting in continuous time.
     Latencies (s): cycle_s per read cycle (DAC + array + ADC + digital, one input
     plane), cam_search_s per CAM search, program_pulse_s per write pulse.
     name: label for reports.
@@ -281,6 +284,7 @@ class MacroCosts:
     cam_cell_j: float = _CAM_CELL_J
     integrator_w: float = _INTEGRATOR_W
     array_w: float = 0.0
+    cell_w: float = 0.0
     neuron_update_j: float = _NEURON_UPDATE_J
     program_pulse_j: float = _PROGRAM_PULSE_J
     cam_search_s: float = _CAM_SEARCH_S
@@ -289,7 +293,7 @@ class MacroCosts:
 
     def validate(self):
         for field in ("array_read_j", "dac_j", "adc_j", "digital_op_j", "cam_search_j",
-                      "cam_cell_j", "integrator_w", "array_w", "neuron_update_j", "program_pulse_j",
+                      "cam_cell_j", "integrator_w", "array_w", "cell_w", "neuron_update_j", "program_pulse_j",
                       "cam_search_s", "program_pulse_s"):
             check_range(self, field, 0.0)
         check_range(self, "cycle_s", 0.0, lo_open=True)
@@ -310,6 +314,7 @@ class MacroCosts:
             digital_op_j=_ISAAC_SA_J,                 # ISAAC Table 6 shift-and-add
             cycle_s=_ISAAC_CYCLE_S,                   # ISAAC crossbar read cycle
             array_w=_ISAAC_ARRAY_J / _ISAAC_CYCLE_S,  # ISAAC Table 6: 0.3 mW per crossbar
+            cell_w=_ISAAC_ARRAY_J / _ISAAC_CYCLE_S / (128 * 128),  # the same, per cell of the 128 x 128 array
             name="isaac_like",
         )
 
@@ -334,6 +339,7 @@ class MacroCosts:
         return cls(
             array_read_j=array_read_energy(t_read=MNSIM_T_READ_S, **cells),  # MNSIM read pulse [assumed for 40 nm]
             array_w=array_power(**cells),             # the same cells conducting continuously
+            cell_w=array_power(**{**cells, "rows": 1, "cols": 1}),  # one of them
             dac_j=_ISAAC_DAC_J,                       # [assumed] ISAAC 1-bit DAC, 32 nm
             adc_j=adc_energy(adc_bits, adc_scaling),  # [assumed] ISAAC ADC, 32 nm, scaled
             digital_op_j=0.1e-12,     # Horowitz ISSCC 2014, 45 nm: 32-bit integer add 0.1 pJ
@@ -350,7 +356,8 @@ class MacroCosts:
         """
         base = cls.rram_40nm(rows, cols) if base is None else base
         return base.replace(array_read_j=array_read_energy(v_read, g_mean, rows, cols, t_read, activity),
-                            array_w=array_power(v_read, g_mean, rows, cols, activity))
+                            array_w=array_power(v_read, g_mean, rows, cols, activity),
+                            cell_w=array_power(v_read, g_mean, 1, 1, activity))
 
 
 _GPU_PEAK = {"fp32": 19.5e12, "tf32": 156e12, "fp16": 312e12}  # A100 datasheet, dense FLOP/s

@@ -99,12 +99,21 @@ class ModuleField(NamedTuple):
 
     ``args`` is a ``FieldArgs`` or just the variables. Hashable (the model is a
     flax module), so solves with the same model share one compilation.
+
+    time_unit: wall-clock seconds per model time unit (None: the model sees the
+    integrator's time in s). The model is called at model time ``t / time_unit``; with
+    ``time_unit = IntegratorSpec.tau`` (``models.node.physical_times``) one model time
+    unit is one RC time constant and the field's output is dx/dt in model units, since
+    the integrator computes dx/du = f / tau.
     """
 
     model: nn.Module
     method: str | None = None
+    time_unit: float | None = None
 
     def __call__(self, read_key, x, t, args):
+        if self.time_unit is not None:
+            t = t / self.time_unit
         args = args if isinstance(args, FieldArgs) else FieldArgs(args)
         rngs = {} if read_key is None else {"read": read_key}
         if args.program_key is not None:
@@ -125,15 +134,20 @@ def _tiles_per_vector(cost_tree: Any) -> float:
 
 
 def solve_counts(field: ModuleField, args: Any, x0: jax.Array, ts: jax.Array,
-                 spec: IntegratorSpec) -> dict[str, float]:
+                 spec: IntegratorSpec, conduction: str = "tiles") -> dict[str, float]:
     """Cost counts of one ``integrate`` of ``field`` from ``x0`` (V, (..., n)) over ``ts`` (s).
 
-    The arrays conduct for the whole solve (``array_tile_seconds`` = span x tiles the
-    vector field drives), the integrators run (``integrator_time``,
+    The arrays conduct for the whole solve, the integrators run (``integrator_time``,
     ``integrator_channel_seconds``), and converters work at the I/O only: one DAC
     conversion per initial state value, one ADC conversion per saved state value.
+    conduction: ``"tiles"``: ``array_tile_seconds`` = span x tiles the vector field
+        drives (every cell of a touched tile conducts: the bound for a full tile);
+        ``"cells"``: ``array_cell_seconds`` = span x cells the layers use (2 per weight:
+        a differential pair; rows and columns a small layer leaves unused are not driven).
     A digital baseline needs explicit ``flops`` (``analog.cost.digital_cost``).
     """
+    if conduction not in ("tiles", "cells"):
+        raise ValueError(f"solve_counts: conduction = {conduction!r} is invalid: allowed 'tiles' or 'cells'")
     args = args if isinstance(args, FieldArgs) else FieldArgs(args)
     x0 = jnp.asarray(x0)
     one = x0.reshape((-1, x0.shape[-1]))[:1]
@@ -142,10 +156,15 @@ def solve_counts(field: ModuleField, args: Any, x0: jax.Array, ts: jax.Array,
         rngs["program"] = args.program_key
     extra = () if args.inputs is None else (args.inputs,)
     method = None if field.method is None else getattr(field.model, field.method)
-    _, state = field.model.apply(args.variables, one, jnp.asarray(ts)[0], *extra, rngs=rngs,
+    t0 = jnp.asarray(ts)[0] if field.time_unit is None else jnp.asarray(ts)[0] / field.time_unit
+    variables = {name: value for name, value in dict(args.variables).items() if name != "cost"}
+    _, state = field.model.apply(variables, one, t0, *extra, rngs=rngs,
                                  mutable=["cost"], method=method)
-    tiles = _tiles_per_vector(jax.device_get(state.get("cost", {})))
-    counts = integrator.op_counts(ts, x0.size, spec, array_tiles=tiles)
+    cost_tree = jax.device_get(state.get("cost", {}))
+    counts = integrator.op_counts(ts, x0.size, spec, array_tiles=_tiles_per_vector(cost_tree))
+    if conduction == "cells":
+        del counts["array_tile_seconds"]
+        counts["array_cell_seconds"] = counts["integrator_time"] * 2.0 * collect(cost_tree).get("macs", 0.0)
     counts["dac_conversions"] = float(x0.size)
     counts["adc_conversions"] = float(x0.size * len(ts))
     return {k: float(v) for k, v in collect(counts).items()}

@@ -265,3 +265,53 @@ def image_grid(path: Path, images: dict[str, Sequence[np.ndarray]], title: str =
     if title:
         fig.suptitle(title, fontsize=9)
     return _save(fig, path)
+
+
+def panel_plot(path: Path, panels: dict[str, dict[str, tuple]], xlabel: str, ylabel: str, title: str = "",
+               columns: int = 2) -> Path:
+    """Small multiples: one axes per ``panels[name]``, each with lines ``{curve: (x, y)}``
+    (no markers: trajectories, loops); a curve name keeps its colour and style in every
+    panel ("truth" solid black, the others dashed in the colour cycle)."""
+    names = list(panels)
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), dpi=120, squeeze=False)
+    styles: dict[str, dict] = {}
+    for ax, name in zip(axes.ravel(), names):
+        for curve, (x, y) in panels[name].items():
+            if curve not in styles:
+                styles[curve] = ({"color": "k", "lw": 1.6} if curve == "truth" else
+                                 {"color": f"C{len(styles)}", "lw": 1.2, "ls": "--"})
+            ax.plot(x, y, label=curve, **styles[curve])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def space_time(path: Path, fields: dict[str, np.ndarray], t, xlabel: str = "time", ylabel: str = "site",
+               label: str = "", title: str = "", cmap: str = "RdBu_r") -> Path:
+    """Stacked space-time images ``fields[name]`` (T, n) against times ``t`` (T,), one shared
+    colour scale (symmetric about 0) and colour bar."""
+    names = list(fields)
+    values = [np.asarray(fields[n], np.float64) for n in names]
+    limit = max(float(np.nanmax(np.abs(v))) for v in values) or 1.0
+    fig, axes = plt.subplots(len(names), 1, figsize=(7.0, 1.6 * len(names) + 0.6), dpi=120, squeeze=False,
+                             sharex=True, layout="constrained")
+    t = np.asarray(t)
+    for ax, name, v in zip(axes[:, 0], names, values):
+        image = ax.imshow(v.T, aspect="auto", origin="lower", cmap=cmap, vmin=-limit, vmax=limit,
+                          extent=(t[0], t[-1], -0.5, v.shape[1] - 0.5))
+        ax.set_ylabel(f"{name}\n{ylabel}", fontsize=8)
+    axes[-1, 0].set_xlabel(xlabel)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label=label, shrink=0.9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

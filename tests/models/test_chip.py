@@ -31,6 +31,14 @@ class Field(nn.Module):
                            kernel_init=nn.initializers.normal(0.5))(x)
 
 
+class TimeField(nn.Module):
+    """dx/dt = t (every channel): shows which time the model is called at."""
+
+    @nn.compact
+    def __call__(self, x, t):
+        return jnp.full_like(x, t)
+
+
 def _expm(w, tau=1e-3):
     return np.stack([np.asarray(X0, np.float64) @ scipy.linalg.expm(np.asarray(w, np.float64) * float(t) / tau)
                      for t in TS])
@@ -110,3 +118,20 @@ def test_a_chip_read_through_another_spec_has_that_specs_read_noise():
     assert 4.0 < spread["loud"] / spread["quiet"] < 6.0
     # and the same chip: the mean over reads does not move
     np.testing.assert_allclose(reads(loud).mean(0), reads(quiet).mean(0), atol=5 * spread["loud"] / 20)
+
+
+def test_solve_counts_price_only_the_cells_in_use_with_cell_conduction():
+    model = Field(CrossbarSpec(tile_rows=2))
+    variables = model.init(KEY, X0, 0.0)
+    counts = solve_counts(ModuleField(model), variables, X0, TS, IntegratorSpec(), conduction="cells")
+    span = float(TS[-1] - TS[0])
+    kernel = variables["params"]["AnalogDense_0"]["kernel"]
+    assert "array_tile_seconds" not in counts
+    assert counts["array_cell_seconds"] == pytest.approx(2 * kernel.size * span)
+    with pytest.raises(ValueError, match="conduction"):
+        solve_counts(ModuleField(model), variables, X0, TS, IntegratorSpec(), conduction="rows")
+
+
+def test_a_time_unit_field_sees_model_time():
+    seen = ModuleField(TimeField(), time_unit=1e-3)(None, jnp.zeros((1, N)), 2e-3, {})
+    assert float(seen[0, 0]) == pytest.approx(2.0)

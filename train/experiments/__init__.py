@@ -23,6 +23,8 @@ EXPERIMENTS = {
     "deplm-parts": "train.experiments.deplm_parts",
     "semantic-mnist": "train.experiments.semantic_mnist",
     "semantic-modelnet": "train.experiments.semantic_modelnet",
+    "twin-hp": "train.experiments.twin_hp",
+    "twin-lorenz96": "train.experiments.twin_lorenz96",
 }
 
 
