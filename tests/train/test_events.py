@@ -51,6 +51,21 @@ def _write_bin(path, rows):
     path.write_bytes(bytes(raw))
 
 
+@pytest.mark.parametrize("split_by, duration_us", [("time", 3 * events.SACCADE_US), ("time", None), ("number", None)])
+def test_event_mnist_frames_of_many_images_at_once_are_those_of_one_at_a_time(split_by, duration_us):
+    # load_event_mnist_sample runs the pixel model on many images at once: the same frames, the same draws
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 1, (7, 28, 28)) * (rng.uniform(0, 1, (7, 28, 28)) > 0.6)
+    images[3] = 0.0  # a blank image: background noise only
+    one, many = np.random.default_rng(1), np.random.default_rng(1)
+    expected = np.stack([events.to_frames(events.saccade_events(one, x, noise_hz=0.2), 10, split_by=split_by,
+                                          duration_us=duration_us) for x in images])
+    got = events._saccade_frames_many(many, images, 10, split_by, duration_us, 0.2, chunk=3)
+    assert got.dtype == expected.dtype and expected.sum() > 0
+    np.testing.assert_array_equal(got, expected)
+    assert one.random() == many.random()  # the generator is left where one image at a time leaves it
+
+
 def test_nmnist_reader_decodes_the_5_byte_events_and_time_stamp_overflow(tmp_path):
     path = tmp_path / "00001.bin"
     _write_bin(path, [(3, 4, 1, 100), (33, 0, 0, 8000), (0, events.OVERFLOW_Y, 0, 0), (5, 6, 1, 50)])

@@ -210,11 +210,83 @@ def load_event_mnist_sample(seed: int = 0, n_frames: int = 10, noise_hz: float =
 
     def frames(xs, split_by):
         duration = 3 * SACCADE_US if split_by == "time" else None
-        return np.stack([to_frames(saccade_events(rng, x[..., 0], noise_hz=noise_hz), n_frames, split_by=split_by,
-                                   duration_us=duration) for x in xs])
+        return _saccade_frames_many(rng, xs[..., 0], n_frames, split_by, duration, noise_hz)
 
     return Dataset(frames(images.x_train, "time"), images.y_train, frames(images.x_test, "number"), images.y_test,
                    name="event_mnist_sample", n_classes=10)
+
+
+def _saccade_frames_many(rng: np.random.Generator, images: np.ndarray, n_frames: int, split_by: str,
+                         duration_us: float | None, noise_hz: float, chunk: int = 256) -> np.ndarray:
+    """``np.stack([to_frames(saccade_events(rng, x, noise_hz=noise_hz), n_frames, split_by=split_by,
+    duration_us=duration_us) for x in images])`` bit for bit (the same events, the same
+    draws of ``rng`` in the same order), with the pixel model run on ``chunk`` images at
+    once: about 20x faster than one image at a time."""
+    out = [_saccade_frames_chunk(rng, images[i:i + chunk], n_frames, split_by, duration_us, noise_hz)
+           for i in range(0, len(images), chunk)]
+    return np.concatenate(out) if out else np.zeros((0, n_frames) + SENSOR + (2,), np.float32)
+
+
+def _saccade_frames_chunk(rng, images, n_frames, split_by, duration_us, noise_hz, threshold=THRESHOLD,
+                          refractory_us=1000.0, steps_per_saccade=20, eps=0.1):
+    if split_by not in ("time", "number"):
+        raise ValueError(f"to_frames: split_by = {split_by!r} is invalid: allowed 'time', 'number'")
+    n_images = len(images)
+    # saccade_frames of every image at once (the same shifts along the image axis: none)
+    h, w = images.shape[1:]
+    pad_y, pad_x = SENSOR[0] - h, SENSOR[1] - w
+    canvas = np.pad(np.asarray(images, np.float64),
+                    ((0, 0), (pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2)))
+    canvas = np.roll(canvas, (-2, -2), axis=(1, 2))
+    offsets = [np.array(SACCADES[0])]
+    for start, end in zip(SACCADES[:-1], SACCADES[1:]):
+        for k in range(1, steps_per_saccade + 1):
+            offsets.append(np.array(start) + (np.array(end) - np.array(start)) * k / steps_per_saccade)
+    times = (np.arange(len(offsets)) * (SACCADE_US / steps_per_saccade)).astype(np.int64)
+    shifted = lambda o: ndimage.shift(canvas, (0.0, o[0], o[1]), order=1, mode="constant")
+    # events_from_frames, every image at once; events in each image's own order (steps, then row-major)
+    reference = np.log(eps + shifted(offsets[0]))
+    last = np.full(reference.shape, -np.inf)
+    parts = []
+    for t, offset in zip(times[1:], offsets[1:]):
+        level = np.log(eps + shifted(offset))
+        crossed = np.trunc((level - reference) / threshold).astype(int)
+        fire = (crossed != 0) & (t - last >= refractory_us)
+        image, rows, cols = np.nonzero(fire)
+        c = crossed[image, rows, cols]
+        n = np.abs(c)
+        parts.append((np.repeat(image, n), np.repeat(cols, n), np.repeat(rows, n), np.full(n.sum(), t, np.int64),
+                      np.repeat(c > 0, n)))
+        reference[fire] += crossed[fire] * threshold
+        last[fire] = t
+    noise = [_events(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))] * n_images
+    if noise_hz > 0:  # drawn image after image, as one image at a time draws them
+        noise = [noise_events(rng, SENSOR, times[0], times[-1], noise_hz) for _ in range(n_images)]
+    image = np.concatenate([p[0] for p in parts] + [np.full(len(e), i) for i, e in enumerate(noise)])
+    x = np.concatenate([p[1] for p in parts] + [e["x"].astype(np.int64) for e in noise])
+    y = np.concatenate([p[2] for p in parts] + [e["y"].astype(np.int64) for e in noise])
+    t = np.concatenate([p[3] for p in parts] + [e["t"] for e in noise])
+    p = np.concatenate([p[4] for p in parts] + [e["p"].astype(bool) for e in noise])
+    source = np.concatenate([np.zeros(sum(len(q[0]) for q in parts), np.int8)] + [np.ones(len(e), np.int8) for e in noise])
+    # each image's events in time order, ties kept in order of emission (a stable sort per image)
+    order = np.lexsort((np.arange(len(t)), source, t, image))
+    image, x, y, t, p = image[order], x[order], y[order], t[order], p[order]
+    counts = np.bincount(image, minlength=n_images)
+    frames = np.zeros((n_images, n_frames) + SENSOR + (2,), np.float32)
+    if split_by == "time":
+        if duration_us is not None:
+            end = np.full(n_images, float(duration_us))
+        else:
+            end = np.full(n_images, -np.inf)
+            np.maximum.at(end, image, t.astype(np.float64))
+            end = end + 1
+        index = np.minimum((t * n_frames / end[image]).astype(int), n_frames - 1)
+    else:
+        rank = np.arange(len(t)) - np.repeat(np.cumsum(counts) - counts, counts)
+        index = rank * n_frames // counts[image]
+    keep = (y < SENSOR[0]) & (x < SENSOR[1]) & (index >= 0)
+    np.add.at(frames, (image[keep], index[keep], y[keep], x[keep], p[keep].astype(int)), 1.0)
+    return frames
 
 
 # --- DVS128 Gesture: an emulator and the real release's AEDAT 3.1 files -----------------------------------------
