@@ -188,9 +188,21 @@ def _evaluate(task, model):
     return evaluate
 
 
+@functools.lru_cache(maxsize=16)
+def _init_fn(model):
+    """init(key, inputs) of the network, jitted once per network (every chip of a study shares the compile)."""
+    return jax.jit(lambda k, inputs: model.init({"params": k, "program": k, "read": k}, *inputs))
+
+
 def _init(model, batch, key):
-    variables = jax.jit(lambda k: model.init({"params": k, "program": k, "read": k}, *[b[:2] for b in batch[:-1]]))(key)
+    variables = _init_fn(model)(key, tuple(b[:2] for b in batch[:-1]))
     return {k: v for k, v in variables.items() if k in ("params", "batch_stats")}
+
+
+@functools.lru_cache(maxsize=16)
+def _program_fn(model):
+    """program(variables, key, inputs) -> one chip of the network, jitted once per network."""
+    return jax.jit(lambda v, k, inputs: program_chip(model, v, k, *inputs, train=False))
 
 
 # ---------------------------------------------------------------------------- training
@@ -296,7 +308,7 @@ def ridge_chip(task, cfg, key, splits) -> tuple[dict, dict, int]:
     train = splits["train"]
     variables = _init(model, train, key)
     inputs = tuple(b[:1] for b in train[:-1])
-    chip = jax.jit(lambda v, k: program_chip(model, v, k, *inputs, train=False))(variables, key)
+    chip = _program_fn(model)(variables, key, inputs)
     variables = {**variables, "chip": chip}
     features = _features_fn(task, model)
     read = noise_keys(key, 4)
