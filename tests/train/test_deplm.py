@@ -29,8 +29,10 @@ def _check(metrics, tmp_path, metric="acc", floor=0.2):
 def test_deplm_images_small_run(tmp_path):
     from train.experiments import deplm_images
 
+    # batch 18 and eval_batch 80 cut the 360 training / 40 validation / 80 test samples into whole parts:
+    # every network compiled for as few batch shapes as possible (evaluation: one slice of the test set)
     cfg = dataclasses.replace(deplm_images.Config.quick(), n_points=64, train_samples=400, test_samples=80,
-                              **{**TINY, "epochs": 3})
+                              **{**TINY, "epochs": 3, "batch_size": 18, "eval_batch": 80})
     metrics = deplm_images.run(cfg, tmp_path, seed=0)
     _check(metrics, tmp_path)
     assert_contract("deplm-images", tmp_path, metrics)
@@ -40,8 +42,9 @@ def test_deplm_images_small_run(tmp_path):
 def test_deplm_parts_small_run(tmp_path):
     from train.experiments import deplm_parts
 
-    tiny = {**TINY, "centres": (32, 8), "widths": (8, 16, 32), "eval_batch": 20, "n_chips": 1}
-    cfg = dataclasses.replace(deplm_parts.Config.quick(), n_points=128, n_train=160, n_test=40,
+    # eval_batch 48: 144 training / 48 test samples in whole parts (fewer batch shapes to compile)
+    tiny = {**TINY, "centres": (32, 8), "widths": (8, 16, 32), "eval_batch": 48, "n_chips": 1}
+    cfg = dataclasses.replace(deplm_parts.Config.quick(), n_points=128, n_train=160, n_test=48,
                               fp_features=(16, 16, 64), **tiny)
     metrics = deplm_parts.run(cfg, tmp_path, seed=0)
     _check(metrics, tmp_path, metric="miou", floor=0.25)  # 160 shapes, 2 epochs (0.32 measured)
