@@ -31,7 +31,7 @@ def test_valid_time_is_the_first_crossing_or_the_horizon():
 
 def test_twin_hp_smoke(tmp_path):
     cfg = dataclasses.replace(twin_hp.Config(), amplitudes=(0.8,), starts=(0.3,), t_train=1.0, save_step=0.1,
-                              extrap_factor=2, hwa_epochs=1, **SMOKE)
+                              extrap_factor=2, hwa_epochs=1, **{**SMOKE, "warm_start_epochs": 0})
     m = twin_hp.run(cfg, tmp_path, seed=0)
     assert_contract("twin-hp", tmp_path, m)
     assert abs(m["nrmse/extrap_analog_ideal"] - m["nrmse/extrap"]) < 0.02  # the ideal limit is the digital twin

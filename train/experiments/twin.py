@@ -38,14 +38,15 @@ from analog import cost, memristor, presets
 from analog.crossbar import CrossbarSpec
 from analog.integrator import IntegratorSpec
 from models import node
-from models.chip import FieldArgs, program_chip, solve_counts
+from models.chip import FieldArgs, chip_arrays, program_chip, solve_counts
 from models.node import ACTIVATIONS
 from train import montecarlo, report
+from train.study import Headline
 from train.config import config, field
 from train.fit import fit, make_optimizer, steps_per_epoch
 
 __all__ = ["TwinConfig", "Twin", "field_spec", "integrator_spec", "nrmse", "windows", "train_twin", "forecast_digital",
-           "forecast_analog", "Drives", "drive_of", "chip_study", "projected_costs", "cost_section"]
+           "forecast_analog", "Drives", "drive_of", "chip_study", "projected_costs", "cost_section", "cost_headlines"]
 
 
 @config
@@ -53,7 +54,7 @@ class TwinConfig:
     """Shared fields of the twin experiments (each adds its data fields)."""
 
     field_device: str = field("rram_20_80", choices=presets.names("programmed"))
-    field_verify_tol: float | None = field(None, lo=0.0)  # S: write-and-verify band of the field's cells; None: open loop
+    field_verify_tol: float | None = field(None, lo=0.0)  # S: write-and-verify band of the cells; None: open loop
     integrator_device: str = field("opamp_rc", choices=presets.names("integrator"))
     read_hold: float = field(1e-5, lo=0.0, lo_open=True)  # s: read noise held this long (and the step)
     hidden: tuple[int, ...] = field((32, 32), lo=1, min_len=1)
@@ -273,8 +274,8 @@ def projected_costs(model, params, x0, ts, drive, ispec: IntegratorSpec, evaluat
     I/O converters) on the field preset's macro; digital: ``evaluations`` x (FLOPs, kernel
     launches) of one evaluation on an A100. Returns (analogue counts, digital counts, metrics).
     """
-    macro = presets.get(macro_name).macro or cost.MacroCosts.rram_40nm()
     chip = program_chip(model, {"params": params}, jax.random.PRNGKey(0), x0, ts[0], drive)
+    macro = conduction_macro(macro_name, model.spec, chip)
     analog = solve_counts(node.analog_field(model, ispec), FieldArgs({"params": params, "chip": chip}, None, drive), x0,
                           node.physical_times(ts, ispec), ispec, conduction="cells")
     per_eval = node.evaluation_counts(model, {"params": params}, x0, ts[0], drive)
@@ -289,13 +290,23 @@ def projected_costs(model, params, x0, ts, drive, ispec: IntegratorSpec, evaluat
                "energy/analog_integrator_j": a["energy_integrator_j"],
                "energy/analog_converters_j": a["energy_dac_j"] + a["energy_adc_j"],
                "solver/evaluations": float(evaluations), "solver/flops_per_evaluation": per_eval["flops"],
-               "solver/layers_per_evaluation": per_eval["layers"]}
+               "solver/layers_per_evaluation": per_eval["layers"], "power/cell_w": macro.cell_w,
+               "power/integrator_w": macro.integrator_w, "cells/conducting": analog["array_cell_seconds"] /
+               analog["integrator_time"]}
     return analog, digital, {k: float(v) for k, v in metrics.items()}
 
 
-def cost_section(metrics: dict, ispec: IntegratorSpec, span: float, macro_name: str, integrator_name: str) -> str:
+def conduction_macro(preset_name: str, spec: CrossbarSpec, chip) -> cost.MacroCosts:
+    """The field preset's macro with ``cell_w`` from this chip's cells: V_read^2 x their mean
+    conductance x activity 0.5 [assumed: the mean square input voltage over V_read^2]."""
+    macro = presets.get(preset_name).macro or cost.MacroCosts.rram_40nm()
+    cells = [jnp.concatenate([a.g_pos.ravel(), a.g_neg.ravel()]) for a in chip_arrays(chip)]
+    g_mean = float(jnp.mean(jnp.concatenate(cells)))
+    return macro.replace(cell_w=cost.array_power(spec.v_read, g_mean, 1, 1, activity=0.5))
+
+
+def cost_section(metrics: dict, ispec: IntegratorSpec, span: float, integrator_name: str) -> str:
     """The cost assumptions and which one drives each ratio (results.md)."""
-    macro = presets.get(macro_name).macro or cost.MacroCosts.rram_40nm()
     gpu = cost.DigitalCosts.gpu()
     rows = [["analogue solve", f"{span:g} model time units x tau = {ispec.tau:g} s", metrics["latency/analog_s"],
              metrics["energy/analog_j"]],
@@ -306,8 +317,9 @@ def cost_section(metrics: dict, ispec: IntegratorSpec, span: float, macro_name: 
     table = report.markdown_table(["solve", "work", "latency (s)", "energy (J)"], rows)
     return (f"{table}\n\nAssumptions: one model time unit is one integrator time constant tau = {ispec.tau:g} s "
             f"[assumed, preset `{integrator_name}`]; every cell of the field's arrays conducts for the whole "
-            f"solve at {macro.cell_w:.3g} W per cell (V_read^2 x mean conductance x activity of the `{macro.name}` "
-            f"macro), one integrator channel per state variable at {macro.integrator_w:.3g} W [assumed], an ADC "
+            f"solve at {metrics['power/cell_w']:.3g} W per cell (V_read^2 x the chip's mean conductance x activity "
+            f"0.5 [assumed]), one integrator channel per state variable at {metrics['power/integrator_w']:.3g} W "
+            f"[assumed], an ADC "
             f"conversion per saved state; the GPU runs the digital twin's measured Tsit5 evaluations at "
             f"{gpu.layer_overhead_s:g} s launch overhead per layer [assumed] and {gpu.energy_per_op_j:.3g} J per "
             f"FLOP (board power at throughput, launches amortised: the conservative side for the analogue twin).\n\n"
@@ -318,3 +330,13 @@ def cost_section(metrics: dict, ispec: IntegratorSpec, span: float, macro_name: 
             f"({metrics['energy/analog_integrator_j']:.3g} J) and converters "
             f"({metrics['energy/analog_converters_j']:.3g} J) over the solve, so it scales with 1 / tau too and "
             f"with the cells' conductance and read voltage.")
+
+
+def cost_headlines(m: dict, paper_speedup: float, paper_energy: float, source: str) -> list[Headline]:
+    """The two projected-cost headline rows, each reproduced within a factor 2 of the paper's figure."""
+    return [Headline("projected speed-up of the analogue solve over a GPU", "speedup_projected/gpu",
+                     m["speedup_projected/gpu"], (paper_speedup / 2, paper_speedup * 2), paper=paper_speedup,
+                     source=source, unit="x"),
+            Headline("projected energy ratio GPU / analogue", "energy_ratio_projected/gpu",
+                     m["energy_ratio_projected/gpu"], (paper_energy / 2, paper_energy * 2), paper=paper_energy,
+                     source=source, unit="x")]

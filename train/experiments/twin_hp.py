@@ -151,13 +151,7 @@ def _headlines(m: dict) -> list[study.Headline]:
         study.Headline("the analogue twin on noisy chips stays within an acceptable error",
                        "nrmse/extrap_analog/median", m["nrmse/extrap_analog/median"], (0.0, 0.1),
                        software=m["nrmse/extrap"], spread=spread, source="abstract: 'acceptable error margin'"),
-        study.Headline("projected speed-up of the analogue solve over a GPU", "speedup_projected/gpu",
-                       m["speedup_projected/gpu"], (PAPER_SPEEDUP / 2, PAPER_SPEEDUP * 2), paper=PAPER_SPEEDUP,
-                       source=SOURCE, unit="x"),
-        study.Headline("projected energy ratio GPU / analogue", "energy_ratio_projected/gpu",
-                       m["energy_ratio_projected/gpu"],
-                       (PAPER_ENERGY / 2, PAPER_ENERGY * 2), paper=PAPER_ENERGY, source=SOURCE, unit="x"),
-    ]
+    ] + twin.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
 
 
 def _sections(cfg: Config, waves, m: dict, ispec, t_extrap: float) -> list[tuple[str, str]]:
@@ -182,6 +176,6 @@ def _sections(cfg: Config, waves, m: dict, ispec, t_extrap: float) -> list[tuple
              f"without converters; integrator `{cfg.integrator_device}` with read noise held {cfg.read_hold:g} s.")
     return [("Twin error", report.markdown_table(["set", "metric", "NRMSE"], rows) + "\n\n" + setup),
             ("Projected cost of one extrapolation solve",
-             twin.cost_section(m, ispec, t_extrap, cfg.field_device, cfg.integrator_device)),
+             twin.cost_section(m, ispec, t_extrap, cfg.integrator_device)),
             ("Plots", "`states.png` (state against time), `iv_loops.png` (pinched hysteresis), `chips.png` "
                       "(NRMSE across chips).")]

@@ -140,13 +140,7 @@ def _headlines(m: dict) -> list[study.Headline]:
         study.Headline("the analogue twin on noisy chips forecasts for at least one Lyapunov time",
                        "valid_time_lyapunov/analog/median", m["valid_time_lyapunov/analog/median"], (1.0, inf),
                        software=m["valid_time_lyapunov/digital"], spread=spread, unit="LT"),
-        study.Headline("projected speed-up of the analogue solve over a GPU", "speedup_projected/gpu",
-                       m["speedup_projected/gpu"], (PAPER_SPEEDUP / 2, PAPER_SPEEDUP * 2), paper=PAPER_SPEEDUP,
-                       source=SOURCE, unit="x"),
-        study.Headline("projected energy ratio GPU / analogue", "energy_ratio_projected/gpu",
-                       m["energy_ratio_projected/gpu"],
-                       (PAPER_ENERGY / 2, PAPER_ENERGY * 2), paper=PAPER_ENERGY, source=SOURCE, unit="x"),
-    ]
+    ] + twin.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
 
 
 def _sections(cfg: Config, m: dict, ispec) -> list[tuple[str, str]]:
@@ -171,6 +165,6 @@ def _sections(cfg: Config, m: dict, ispec) -> list[tuple[str, str]]:
              f"{cfg.read_hold:g} s.")
     return [("Forecast skill", report.markdown_table(["quantity", "metric", "value"], rows) + "\n\n" + setup),
             ("Projected cost of one forecast",
-             twin.cost_section(m, ispec, cfg.t_test, cfg.field_device, cfg.integrator_device)),
+             twin.cost_section(m, ispec, cfg.t_test, cfg.integrator_device)),
             ("Plots", "`error_horizon.png` (error against horizon), `space_time.png` (truth, digital and analogue "
                       "twin), `chips.png` (valid time across chips).")]
