@@ -35,7 +35,7 @@ SOURCE = "arXiv 2406.08343 v1 abstract"
 @config
 class Config(TwinConfig):
     dim: int = field(40, lo=4)
-    forcing: float = field(8.0)
+    forcing: float = field(8.0, lo=0.0)  # F; chaotic above about 5
     n_train: int = field(32, lo=1)  # trajectories of t_train each
     n_valid: int = field(4, lo=1)   # held-out trajectories for the best epoch (first t_valid of them)
     n_test: int = field(8, lo=1)    # forecasts from independent states on the attractor
