@@ -17,6 +17,7 @@ pure, jit-compatible and takes its PRNG key first where it is stochastic:
 Noise model (sigmas add in quadrature, ``g_r = g / g_max``)::
 
     programming:  sigma_p(g) = sqrt(prog_sigma^2 + (g_max * poly(prog_poly, g_r))^2)
+                  then g <- g (1 + n), n ~ N(0, prog_sigma_rel^2) truncated at prog_rel_limit
     read:         sigma_r(g) = sqrt(read_sigma^2 + (read_sigma_rel g)^2 + (q_1f(g, t) g)^2)
     1/f read:     q_1f = min(read_1f_q / max(g_r^read_1f_exp, 1e-3), 0.2)
                          * sqrt(ln((t + t0 + t_read) / (2 t_read)))
@@ -58,6 +59,7 @@ __all__ = [
     "read",
     "read_sigma",
     "program_sigma",
+    "relative_write_noise",
     "drift",
     "drift_exponent",
     "program_verify",
@@ -93,6 +95,10 @@ class RRAM:
             (True) or only to >= 0 (False, as aihwkit does).
     Programming (fixed once a chip is written):
         prog_sigma: state-independent write-noise std (S).
+        prog_sigma_rel: relative write noise: a cell programmed to g holds g (1 + n),
+            n ~ N(0, prog_sigma_rel^2) (dimensionless); 0 = none.
+        prog_rel_limit: truncation of n: a draw with |n| >= limit is replaced by
+            U(-limit, limit) (the diffusion solver's noise-aware training model); None = untruncated.
         prog_poly: coefficients c_k of a state-dependent write-noise std
             g_max * sum_k c_k (g/g_max)^k (dimensionless); () = none.
         d2d_sigma: device-to-device spread of each cell's window, relative
@@ -123,6 +129,8 @@ class RRAM:
     levels: int | None = static(None)
     clip_window: bool = static(False)
     prog_sigma: float = 0.0
+    prog_sigma_rel: float = 0.0
+    prog_rel_limit: float | None = None
     prog_poly: tuple = ()
     d2d_sigma: float = 0.0
     stuck_low_prob: float = 0.0
@@ -155,9 +163,10 @@ class RRAM:
                     f"RRAM.g_max = {self.g_max!r} is invalid: allowed values above g_min = {self.g_min!r}"
                 )
         check_range(self, "levels", 2, None, integer=True, allow_none=True)
-        for name in ("prog_sigma", "d2d_sigma", "read_sigma", "read_sigma_rel", "read_1f_q",
+        for name in ("prog_sigma", "prog_sigma_rel", "d2d_sigma", "read_sigma", "read_sigma_rel", "read_1f_q",
                      "form_std", "reset_std"):
             check_range(self, name, 0.0)
+        check_range(self, "prog_rel_limit", 0.0, lo_open=True, allow_none=True)
         self._validate_forming()
         for name in ("stuck_low_prob", "stuck_high_prob", "unformed_prob"):
             check_range(self, name, 0.0, 1.0)
@@ -206,7 +215,7 @@ class RRAM:
         no drift, no faults, no d2d spread; forming and RESET stay as specified:
         for a random-weight network they are the chip, not a non-ideality)."""
         return self.replace(
-            levels=None, prog_sigma=0.0, prog_poly=(), d2d_sigma=0.0, stuck_low_prob=0.0,
+            levels=None, prog_sigma=0.0, prog_sigma_rel=0.0, prog_poly=(), d2d_sigma=0.0, stuck_low_prob=0.0,
             stuck_high_prob=0.0, read_sigma=0.0, read_sigma_rel=0.0, read_1f_q=0.0,
             drift_nu=0.0, drift_nu_slope=0.0, drift_nu_bounds=(0.0, 1.0), drift_nu_std=0.0,
             drift_nu_std_slope=0.0, drift_nu_std_bounds=(0.0, 1.0),
@@ -306,8 +315,8 @@ def has_read_noise(spec: RRAM) -> bool:
 def has_program_noise(spec: RRAM) -> bool:
     """Static check: does programming these cells draw random numbers that matter?"""
     nu_std_off = _all_zero(spec.drift_nu_std, spec.drift_nu_std_slope, spec.drift_nu_std_bounds[0])
-    return not (_all_zero(spec.prog_sigma, spec.prog_poly, spec.d2d_sigma, spec.stuck_low_prob,
-                          spec.stuck_high_prob) and nu_std_off)
+    return not (_all_zero(spec.prog_sigma, spec.prog_sigma_rel, spec.prog_poly, spec.d2d_sigma,
+                          spec.stuck_low_prob, spec.stuck_high_prob) and nu_std_off)
 
 
 def has_forming_randomness(spec: RRAM) -> bool:
@@ -395,10 +404,24 @@ def program(key: jax.Array, g_target: jax.Array, spec: RRAM) -> jax.Array:
         g = spec.g_min + (g - spec.g_min) * spread
     if not _all_zero(spec.prog_sigma, spec.prog_poly):
         g = g + program_sigma(g, spec) * noise.normal(k_noise, g.shape, g.dtype)
+    if not _all_zero(spec.prog_sigma_rel):
+        g = g * (1.0 + relative_write_noise(noise.fold_in(k_noise, 1), g.shape, spec, g.dtype))
     g = _clip(g, spec)
     if not _all_zero(spec.stuck_low_prob, spec.stuck_high_prob):
         g = stuck_at(k_fault, g, spec)
     return g
+
+
+def relative_write_noise(key: jax.Array, shape: tuple[int, ...], spec: RRAM, dtype=jnp.float32) -> jax.Array:
+    """The relative write error n of ``shape`` (a cell written to g holds g (1 + n)):
+    N(0, prog_sigma_rel^2), each draw with |n| >= prog_rel_limit replaced by a uniform draw
+    on (-limit, limit) (no truncation when the limit is None)."""
+    k_normal, k_uniform = noise.split(key)
+    n = spec.prog_sigma_rel * noise.normal(k_normal, shape, dtype)
+    if spec.prog_rel_limit is None:
+        return n
+    limit = spec.prog_rel_limit
+    return jnp.where(jnp.abs(n) < limit, n, limit * (2.0 * noise.uniform(k_uniform, shape, dtype) - 1.0))
 
 
 def stuck_at(key: jax.Array, g: jax.Array, spec: RRAM) -> jax.Array:

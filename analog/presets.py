@@ -106,6 +106,16 @@ def _ternary():
     return CrossbarSpec(device=RRAM.binary_lrs_hrs(), weight_scale="column", dac=DAC(8), adc=ADC(8, fullscale=16.0))
 
 
+@_preset("rram_180nm_sde", "180 nm analogue RRAM for the diffusion solver: 0-100 uS window, weights written with "
+         "N(0, 10 %) relative error truncated at 20 %, 2 % read noise, no converters in the loop", ("programmed",),
+         "memristor-sde-diffusion unconditional/my_sde.py add_noise (W (1 + n), n ~ N(0, 0.1), |n| >= 0.2 "
+         "redrawn U(-0.2, 0.2)) [inferred: its noise-aware training model as the write error]; [assumed] window, "
+         "2 % read noise; the 180 nm macro's statistics are not public")
+def _rram_180nm_sde():
+    device = RRAM(g_min=0.0, g_max=100e-6, prog_sigma_rel=0.1, prog_rel_limit=0.2, read_sigma_rel=0.02)
+    return CrossbarSpec(device=device)
+
+
 @_preset("pcm_aihwkit", "IBM aihwkit's PCM statistical model (g_max 25 uS, drift, 1/f read noise) with "
          "global drift compensation, 7-bit DAC, 9-bit ADC", ("programmed",),
          "aihwkit src/aihwkit/inference/noise/pcm.py and IOParameters defaults (inp_res 7 bit, "

@@ -9,6 +9,8 @@ map has exactly PyTorch's size.
 - ``MobileNetV3Small``: torchvision ``mobilenet_v3_small``.
 - ``ResNet18``: torchvision ``resnet18``; ``cifar_stem=True`` gives the CIFAR
   variant (3x3 stride-1 stem, no max-pool) used by the RRAM-NAS reference.
+- ``SmallCNN``: two 3x3 conv + 2x2 max-pool stages (16, 32) and a 64-unit dense layer,
+  digital: the judges of generated images (inpainted digits, decoded letters).
 - ``MobileNetV3SmallRNC``: the RRAM-NAS reference's own MobileNetV3-small
   (``ArChiiii/rram_nas_comp_pack``, ``box_converter/models/mobilenet``), which
   differs from torchvision's (see its docstring).
@@ -22,7 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["SqueezeNet11", "MobileNetV3Small", "MobileNetV3SmallRNC", "ResNet18", "make_divisible", "RNC_NETWORKS"]
+__all__ = ["SmallCNN", "SqueezeNet11", "MobileNetV3Small", "MobileNetV3SmallRNC", "ResNet18", "make_divisible",
+           "RNC_NETWORKS"]
 
 
 def _pad(k: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -48,6 +51,18 @@ def _classifier(module: nn.Module, x: jax.Array, hidden: int, train: bool) -> ja
     x = nn.hard_swish(nn.Dense(hidden, name="fc1")(_global_pool(x)))
     x = nn.Dropout(module.dropout, deterministic=not train)(x)
     return nn.Dense(module.num_classes, name="fc2")(x)
+
+
+class SmallCNN(nn.Module):
+    """A small digital classifier of (batch, H, W, C) images: logits (batch, classes)."""
+
+    classes: int = 10
+
+    @nn.compact
+    def __call__(self, x):
+        for features in (16, 32):
+            x = nn.max_pool(nn.relu(nn.Conv(features, (3, 3))(x)), (2, 2), (2, 2))
+        return nn.Dense(self.classes)(nn.relu(nn.Dense(64)(x.reshape((x.shape[0], -1)))))
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:

@@ -25,6 +25,27 @@ def test_programmed_mean_and_std_match_spec():
     assert abs(g.std() - 4e-6) < 5 * 4e-6 / np.sqrt(2 * N_CELLS)
 
 
+def test_relative_write_noise_is_the_truncated_law_of_the_diffusion_code():
+    """n ~ N(0, s^2), draws with |n| >= L redrawn U(-L, L): mean 0, variance
+    s^2 [P(|z| < c) - 2 c phi(c)] + P(|z| >= c) L^2 / 3 with c = L / s."""
+    s, limit = 0.1, 0.2
+    spec = RRAM(g_min=0.0, g_max=100e-6, prog_sigma_rel=s, prog_rel_limit=limit)
+    target = jnp.full((N_CELLS,), 40e-6)
+    n = np.asarray(device.program(jax.random.PRNGKey(3), target, spec), np.float64) / 40e-6 - 1.0
+    c = limit / s
+    p_in = erf(c / np.sqrt(2))
+    phi = np.exp(-c * c / 2) / np.sqrt(2 * np.pi)
+    std = np.sqrt(s**2 * (p_in - 2 * c * phi) + (1 - p_in) * limit**2 / 3)
+    assert np.abs(n).max() < limit
+    assert abs(n.mean()) < _band(std, N_CELLS)
+    assert abs(n.std() - std) < 5 * std / np.sqrt(2 * N_CELLS)
+    outer = np.mean(np.abs(n) > 0.19)  # only the uniform redraws land beyond 1.9 sigma... and the normal's edge
+    assert outer < 0.05
+    untruncated = np.asarray(device.program(jax.random.PRNGKey(3), target, spec.replace(prog_rel_limit=None)))
+    assert np.abs(untruncated / 40e-6 - 1.0).max() > 0.4  # 4 sigma tails survive without the limit
+    assert device.has_program_noise(spec) and not device.has_program_noise(spec.ideal())
+
+
 def test_pcm_state_dependent_programming_noise_matches_aihwkit_polynomial():
     spec = RRAM.pcm_aihwkit()
     for g_r in (0.25, 0.75):
@@ -129,6 +150,8 @@ def test_spec_is_vmappable_over_a_noise_sweep():
         (dict(stuck_low_prob=0.6, stuck_high_prob=0.6), "stuck_high_prob"),
         (dict(t0=0.0), "t0"),
         (dict(read_sigma_rel=float("nan")), "read_sigma_rel"),
+        (dict(prog_sigma_rel=-0.1), "prog_sigma_rel"),
+        (dict(prog_rel_limit=0.0), "prog_rel_limit"),
     ],
 )
 def test_invalid_specs_name_the_field(kwargs, field):

@@ -25,6 +25,8 @@ EXPERIMENTS = {
     "semantic-modelnet": "train.experiments.semantic_modelnet",
     "twin-hp": "train.experiments.twin_hp",
     "twin-lorenz96": "train.experiments.twin_lorenz96",
+    "diffusion-ring": "train.experiments.diffusion_ring",
+    "diffusion-letters": "train.experiments.diffusion_letters",
 }
 
 

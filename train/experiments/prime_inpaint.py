@@ -34,7 +34,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,6 +41,7 @@ from skimage.metrics import structural_similarity
 
 from analog import cost, presets
 from models.chip import program_chip
+from models.cnn import SmallCNN
 from models.spiking import VAE_CELLS, SpikingVAE, reconstruction_stop
 from train import data, report, study
 from train.config import config, field
@@ -143,20 +143,10 @@ def make_task(cfg: Config) -> ep.Task:
 
 
 # ---------------------------------------------------------------------------- the digit classifier
-class DigitClassifier(nn.Module):
-    """A small digital CNN on 32 x 32 digits in [-1, 1] (the Inception-style score's judge)."""
-
-    @nn.compact
-    def __call__(self, x):
-        for features in (16, 32):
-            x = nn.max_pool(nn.relu(nn.Conv(features, (3, 3))(x)), (2, 2), (2, 2))
-        return nn.Dense(10)(nn.relu(nn.Dense(64)(x.reshape((x.shape[0], -1)))))
-
-
 def train_judge(cfg, images, digits, seed: int, out_dir: Path):
     """The classifier, trained on clean training images (n, 32, 32, 1) with their digits:
     ``images -> probabilities (B, 10)``."""
-    model = DigitClassifier()
+    model = SmallCNN(10)
     params = train_classifier(model, jnp.asarray(images), jnp.asarray(digits), epochs=cfg.classifier_epochs,
                               batch_size=64, learning_rate=1e-3, seed=seed, ckpt_dir=out_dir / "ckpt_judge",
                               desc="digit classifier")
