@@ -148,7 +148,7 @@ def histogram_kl(generated: jax.Array, reference: jax.Array, bins: int = 24, ext
         else:
             counts, _, _ = jnp.histogram2d(points[:, 0], points[:, 1], bins=(edges, edges))
             inside = counts.ravel() / points.shape[0]
-        p = jnp.append(inside, 1.0 - jnp.sum(inside)) + eps
+        p = jnp.append(inside, jnp.maximum(1.0 - jnp.sum(inside), 0.0)) + eps
         return p / jnp.sum(p)
 
     p, q = probabilities(generated), probabilities(reference)
