@@ -20,6 +20,13 @@ def test_steps_to_match_is_the_fewest_steps_at_least_as_good_as_the_chips():
     assert m["steps/match"] == 10.0 and m["steps/match_found"] == 0.0
 
 
+def test_integrator_tau_knob_keeps_a_hundred_steps_per_model_time_unit():
+    preset = diffusion.integrator_spec(diffusion.DiffusionConfig())
+    assert preset.tau == 1e-3 and preset.dt == 1e-5 and preset.noise_hold == 1e-5
+    fast = diffusion.integrator_spec(diffusion.DiffusionConfig(tau=1e-5))
+    assert fast.tau == 1e-5 and fast.dt == pytest.approx(1e-7) and fast.noise_hold == 1e-5
+
+
 def test_diffusion_ring_smoke(tmp_path):
     cfg = dataclasses.replace(diffusion_ring.Config(), n_train=2000, n_reference=5000, write_errors=(0.0,), **SMOKE)
     m = diffusion_ring.run(cfg, tmp_path, seed=0)

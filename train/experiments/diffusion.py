@@ -109,10 +109,12 @@ def reverse_field(model: ScoreMLP, cfg: DiffusionConfig, guidance: float | None 
 
 
 def integrator_spec(cfg: DiffusionConfig) -> IntegratorSpec:
-    """The integrator preset (its tau replaced by ``cfg.tau`` when set), read noise held ``read_hold`` s
-    and stepped at it."""
-    spec = presets.spec(cfg.integrator_device, role="integrator").replace(noise_hold=cfg.read_hold, dt=cfg.read_hold)
-    return spec if cfg.tau is None else spec.replace(tau=cfg.tau)
+    """The integrator preset (its tau replaced by ``cfg.tau`` when set), read noise held ``read_hold`` s;
+    the solver steps at the hold, or at tau / 100 when that is shorter (one model time unit in 100
+    steps at least)."""
+    spec = presets.spec(cfg.integrator_device, role="integrator")
+    tau = spec.tau if cfg.tau is None else cfg.tau
+    return spec.replace(tau=tau, noise_hold=cfg.read_hold, dt=min(cfg.read_hold, tau / 100))
 
 
 def train_score(model: ScoreMLP, cfg: DiffusionConfig, x: np.ndarray, labels: np.ndarray | None, seed: int,
