@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "inline" not in str(matplotlib.rcParams["backend"]):  # a notebook keeps its inline figures
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
