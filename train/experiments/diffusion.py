@@ -30,6 +30,7 @@ yangjc97/memristor-sde-diffusion), shared by ``diffusion-ring`` and ``diffusion-
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -226,6 +227,7 @@ def generation_study(cfg: DiffusionConfig, model: ScoreMLP, params, problem: Pro
     start = time.perf_counter()
     jax.block_until_ready(software_samples(cfg, model, params, x1, labels, cfg.reference_steps, key, guidance))
     metrics["time/digital_sampler_s"] = time.perf_counter() - start
+    metrics["time/load_average"] = os.getloadavg()[0]  # the machine's 1-minute load while it was timed
     for steps in cfg.step_grid:
         record(f"digital/steps{steps}", software_samples(cfg, model, params, x1, labels, steps, key, guidance))
     ispec = integrator_spec(cfg)

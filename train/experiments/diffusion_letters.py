@@ -182,7 +182,7 @@ def _sections(out_dir: Path, cfg: Config, m: dict) -> list[tuple[str, str]]:
              f"{'probability-flow ODE' if cfg.process == 'ode' else 'reverse SDE'}, schedule x {cfg.sample_scale:g} at "
              f"sampling. The digital sampler needs {m['steps/match']:.0f} Euler steps to match the analogue median "
              f"chip{found}; the jitted software sampler took {m['time/digital_sampler_s']:.3g} s for all classes' "
-             f"samples x {cfg.reference_steps} steps on this CPU.")
+             f"samples x {cfg.reference_steps} steps on this CPU (load average {m['time/load_average']:.1f}).")
     return [("Generation quality", report.markdown_table(["sampler", "metric", "KL per class, 2-D",
                                                           "KL per class, code's cal_KL form",
                                                           "class accuracy of decoded samples"],

@@ -106,7 +106,8 @@ def _sections(out_dir: Path, cfg: Config, m: dict) -> list[tuple[str, str]]:
              f"{m['loss/final']:.4g}); integrator `{cfg.integrator_device}`, read noise held {cfg.read_hold:g} s. "
              f"The digital sampler needs {m['steps/match']:.0f} Euler steps to match the analogue median chip{found}; "
              f"the jitted software sampler took {m['time/digital_sampler_s']:.3g} s of wall time for "
-             f"{cfg.n_samples} samples x {cfg.reference_steps} steps on this machine's CPU.")
+             f"{cfg.n_samples} samples x {cfg.reference_steps} steps on this machine's CPU (load average "
+             f"{m['time/load_average']:.1f}).")
     table = report.markdown_table(["sampler", "metric", "KL, 2-D (nats)", "KL, code's cal_KL form (nats)"], rows)
     return [("Generation quality", table + "\n\n" + setup),
             ("The device knob: write error", diffusion.write_error_section(out_dir, cfg, m)),
