@@ -16,18 +16,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from analog.compiler import CompilerSpec, Mapping, check_placement, compile
+from models import cnn
+from models.trace import trace
+from train import report, study  # report chooses the backend (Agg, or a notebook's inline one)
+from train.config import config, field
 
-from analog.compiler import CompilerSpec, Mapping, check_placement, compile  # noqa: E402
-from models import cnn  # noqa: E402
-from models.trace import trace  # noqa: E402
-from train import report, study  # noqa: E402
-from train.config import config, field  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402  after train.report
 
 DESCRIPTION = "RRAM edge compiler: crossbar budget sweeps (utilisation, speed-up) for SqueezeNet, MobileNetV3-small, ResNet-18"
 
