@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from analog import cost
+from analog import cost, presets
+from models.chip import chip_arrays
 from train import montecarlo, report
 
 __all__ = ["chip_rngs", "chip_summary", "energy_table", "Headline", "headline_table", "write",
-           "HEADLINE_KEYS", "verdict"]
+           "HEADLINE_KEYS", "verdict", "conduction_macro", "cost_headlines"]
 
 HEADLINE_KEYS = ("claim", "metric", "value", "spread_low", "spread_high", "software", "paper", "source",
                  "band_low", "band_high", "unit", "reproduced")
@@ -171,3 +173,24 @@ def write(out_dir: Path, title: str, config: Any, seed: int, metrics: dict, head
 def read_headlines(out_dir: Path) -> list[dict]:
     """The headline rows of a finished run (``metrics.json``)."""
     return json.loads((Path(out_dir) / "metrics.json").read_text())["headlines"]
+
+
+# ---------------------------------------------------------------- continuous-time solvers (twin, diffusion)
+def conduction_macro(preset_name: str, spec, chip) -> cost.MacroCosts:
+    """A continuous-time solve's macro: preset ``preset_name``'s (the 40 nm one when it has none) with
+    ``cell_w`` from this chip's cells (``spec``: its CrossbarSpec, for the read voltage): V_read^2 x their mean
+    conductance x activity 0.5 [assumed: the mean square input voltage over V_read^2]."""
+    macro = presets.get(preset_name).macro or cost.MacroCosts.rram_40nm()
+    cells = [jnp.concatenate([a.g_pos.ravel(), a.g_neg.ravel()]) for a in chip_arrays(chip)]
+    g_mean = float(jnp.mean(jnp.concatenate(cells)))
+    return macro.replace(cell_w=cost.array_power(spec.v_read, g_mean, 1, 1, activity=0.5))
+
+
+def cost_headlines(m: dict, paper_speedup: float, paper_energy: float, source: str) -> list[Headline]:
+    """The two projected-cost headline rows, each reproduced within a factor 2 of the paper's figure."""
+    return [Headline("projected speed-up of the analogue solve over a GPU", "speedup_projected/gpu",
+                     m["speedup_projected/gpu"], (paper_speedup / 2, paper_speedup * 2), paper=paper_speedup,
+                     source=source, unit="x"),
+            Headline("projected energy ratio GPU / analogue", "energy_ratio_projected/gpu",
+                     m["energy_ratio_projected/gpu"], (paper_energy / 2, paper_energy * 2), paper=paper_energy,
+                     source=source, unit="x")]

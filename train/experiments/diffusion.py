@@ -47,7 +47,6 @@ from models.score import ScoreMLP, saturation_penalty
 from models.sde import SDES, ReverseField, dsm_loss, field_variables, sample_analog, sample_digital
 from train import montecarlo, report, study
 from train.config import config, field
-from train.experiments import twin
 from train.fit import fit, make_optimizer, steps_per_epoch
 from train.loop import histogram_kl
 
@@ -288,7 +287,7 @@ def projected_costs(cfg: DiffusionConfig, model: ScoreMLP, params, x1, labels, g
     variables = field_variables({"params": params})
     label = None if labels is None else labels[:1]
     chip = program_chip(field, variables, jax.random.PRNGKey(0), x1[:1], 1.0, label)
-    macro = twin.conduction_macro(cfg.score_device, model.spec, chip)
+    macro = study.conduction_macro(cfg.score_device, model.spec, chip)
     ts = physical_times(jnp.linspace(1.0, cfg.t_end, 2), ispec)
     analog = solve_counts(analog_field(field, ispec), FieldArgs({**variables, "chip": chip}, None, label), x1[:1], ts,
                           ispec, conduction="cells")

@@ -25,7 +25,7 @@ from models.vae import LatentVAE, class_prior_means, vae_loss
 from train import report, study
 from train.config import config, field
 from train.data.diffusion2d import render_letters
-from train.experiments import diffusion, twin
+from train.experiments import diffusion
 from train.experiments.diffusion import DiffusionConfig
 from train.fit import fit, make_optimizer
 from train.loop import train_classifier
@@ -151,7 +151,7 @@ def _headlines(m: dict) -> list[study.Headline]:
                            software=m["cond_accuracy/software"],
                            spread=(m["cond_accuracy/analog/q05"], m["cond_accuracy/analog/q95"]),
                            source="[inferred] from 'equivalent generative quality'"),
-            ] + twin.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
+            ] + study.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
 
 
 def _sections(out_dir: Path, cfg: Config, m: dict) -> list[tuple[str, str]]:

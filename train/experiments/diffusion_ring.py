@@ -19,7 +19,7 @@ import numpy as np
 from train import report, study
 from train.config import config, field
 from train.data.diffusion2d import ring
-from train.experiments import diffusion, twin
+from train.experiments import diffusion
 from train.experiments.diffusion import DiffusionConfig
 
 DESCRIPTION = "unconditional score diffusion of a 2-D ring on an analogue neural-SDE solver: KL, chips, speed, energy"
@@ -77,7 +77,7 @@ def _headlines(m: dict) -> list[study.Headline]:
                            "kl/analog/median", m["kl/analog/median"], (0.0, 2.0 * m["kl/software"]),
                            software=m["kl/software"], spread=(m["kl/analog/q05"], m["kl/analog/q95"]),
                            source="issue 21 acceptance; abstract: 'equivalent generative quality'")
-            ] + twin.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
+            ] + study.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
 
 
 def _sections(out_dir: Path, cfg: Config, m: dict) -> list[tuple[str, str]]:

@@ -38,15 +38,14 @@ from analog import cost, memristor, presets
 from analog.crossbar import CrossbarSpec
 from analog.integrator import IntegratorSpec
 from models import node
-from models.chip import FieldArgs, chip_arrays, program_chip, solve_counts
+from models.chip import FieldArgs, program_chip, solve_counts
 from models.node import ACTIVATIONS
-from train import montecarlo, report
-from train.study import Headline
+from train import montecarlo, report, study
 from train.config import config, field
 from train.fit import fit, make_optimizer, steps_per_epoch
 
 __all__ = ["TwinConfig", "Twin", "field_spec", "integrator_spec", "nrmse", "windows", "train_twin", "forecast_digital",
-           "forecast_analog", "Drives", "drive_of", "chip_study", "projected_costs", "cost_section", "cost_headlines"]
+           "forecast_analog", "Drives", "drive_of", "chip_study", "projected_costs", "cost_section"]
 
 
 @config
@@ -275,7 +274,7 @@ def projected_costs(model, params, x0, ts, drive, ispec: IntegratorSpec, evaluat
     launches) of one evaluation on an A100. Returns (analogue counts, digital counts, metrics).
     """
     chip = program_chip(model, {"params": params}, jax.random.PRNGKey(0), x0, ts[0], drive)
-    macro = conduction_macro(macro_name, model.spec, chip)
+    macro = study.conduction_macro(macro_name, model.spec, chip)
     analog = solve_counts(node.analog_field(model, ispec), FieldArgs({"params": params, "chip": chip}, None, drive), x0,
                           node.physical_times(ts, ispec), ispec, conduction="cells")
     per_eval = node.evaluation_counts(model, {"params": params}, x0, ts[0], drive)
@@ -294,15 +293,6 @@ def projected_costs(model, params, x0, ts, drive, ispec: IntegratorSpec, evaluat
                "power/integrator_w": macro.integrator_w, "cells/conducting": analog["array_cell_seconds"] /
                analog["integrator_time"]}
     return analog, digital, {k: float(v) for k, v in metrics.items()}
-
-
-def conduction_macro(preset_name: str, spec: CrossbarSpec, chip) -> cost.MacroCosts:
-    """The field preset's macro with ``cell_w`` from this chip's cells: V_read^2 x their mean
-    conductance x activity 0.5 [assumed: the mean square input voltage over V_read^2]."""
-    macro = presets.get(preset_name).macro or cost.MacroCosts.rram_40nm()
-    cells = [jnp.concatenate([a.g_pos.ravel(), a.g_neg.ravel()]) for a in chip_arrays(chip)]
-    g_mean = float(jnp.mean(jnp.concatenate(cells)))
-    return macro.replace(cell_w=cost.array_power(spec.v_read, g_mean, 1, 1, activity=0.5))
 
 
 def cost_section(metrics: dict, ispec: IntegratorSpec, span: float, integrator_name: str) -> str:
@@ -330,13 +320,3 @@ def cost_section(metrics: dict, ispec: IntegratorSpec, span: float, integrator_n
             f"({metrics['energy/analog_integrator_j']:.3g} J) and converters "
             f"({metrics['energy/analog_converters_j']:.3g} J) over the solve, so it scales with 1 / tau too and "
             f"with the cells' conductance and read voltage.")
-
-
-def cost_headlines(m: dict, paper_speedup: float, paper_energy: float, source: str) -> list[Headline]:
-    """The two projected-cost headline rows, each reproduced within a factor 2 of the paper's figure."""
-    return [Headline("projected speed-up of the analogue solve over a GPU", "speedup_projected/gpu",
-                     m["speedup_projected/gpu"], (paper_speedup / 2, paper_speedup * 2), paper=paper_speedup,
-                     source=source, unit="x"),
-            Headline("projected energy ratio GPU / analogue", "energy_ratio_projected/gpu",
-                     m["energy_ratio_projected/gpu"], (paper_energy / 2, paper_energy * 2), paper=paper_energy,
-                     source=source, unit="x")]

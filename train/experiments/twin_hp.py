@@ -151,7 +151,7 @@ def _headlines(m: dict) -> list[study.Headline]:
         study.Headline("the analogue twin on noisy chips stays within an acceptable error",
                        "nrmse/extrap_analog/median", m["nrmse/extrap_analog/median"], (0.0, 0.1),
                        software=m["nrmse/extrap"], spread=spread, source="abstract: 'acceptable error margin'"),
-    ] + twin.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
+    ] + study.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
 
 
 def _sections(cfg: Config, waves, m: dict, ispec, t_extrap: float) -> list[tuple[str, str]]:

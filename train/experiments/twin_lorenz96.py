@@ -140,7 +140,7 @@ def _headlines(m: dict) -> list[study.Headline]:
         study.Headline("the analogue twin on noisy chips forecasts for at least one Lyapunov time",
                        "valid_time_lyapunov/analog/median", m["valid_time_lyapunov/analog/median"], (1.0, inf),
                        software=m["valid_time_lyapunov/digital"], spread=spread, unit="LT"),
-    ] + twin.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
+    ] + study.cost_headlines(m, PAPER_SPEEDUP, PAPER_ENERGY, SOURCE)
 
 
 def _sections(cfg: Config, m: dict, ispec) -> list[tuple[str, str]]:
